@@ -1,0 +1,38 @@
+"""What every use case needs: the database, the process runtime, a clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from engine.domain.roles import LANE_ROLES
+from engine.domain.script_helpers import HELPER_NAMES
+from engine.persistence.db import Database
+from engine.workflow.runtime import ProcessRuntime
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The signed-in user a use case acts for."""
+
+    id: int
+    username: str
+    roles: frozenset[str]
+
+    def has_any(self, roles: frozenset[str] | set[str]) -> bool:
+        return bool(self.roles & roles)
+
+
+@dataclass
+class ServiceContext:
+    db: Database
+    runtime: ProcessRuntime = field(default_factory=ProcessRuntime)
+    now: Callable[[], datetime] = utc_now
+    token_ttl: timedelta = timedelta(hours=12)
+    helper_names: frozenset[str] = HELPER_NAMES
+    lane_roles: frozenset[str] = LANE_ROLES

@@ -1,0 +1,133 @@
+"""Deploying and reading process definitions (one stored spec per version)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.persistence.models import ProcessDefinition
+from engine.services.context import Actor, ServiceContext
+from engine.services.errors import Forbidden, Invalid, NotFound
+from engine.workflow.definitions import CompiledDefinition, DefinitionInvalid, compile_definition
+from engine.workflow.lint import LintProblem
+
+BUNDLED_PROCESS = Path(__file__).resolve().parents[2] / "bpmn" / "incident_management.bpmn"
+DEFAULT_PROCESS_KEY = "incident_management"
+
+
+@dataclass(frozen=True)
+class DefinitionInfo:
+    key: str
+    version: int
+    deployed_at: datetime
+    deployed_by: str
+    note: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "key": self.key,
+            "version": self.version,
+            "deployed_at": self.deployed_at.isoformat(),
+            "deployed_by": self.deployed_by,
+            "note": self.note,
+        }
+
+
+def problems_as_details(problems: list[LintProblem]) -> list[dict[str, object]]:
+    return [{"element": p.element, "line": p.line, "message": p.message} for p in problems]
+
+
+def compile_xml(ctx: ServiceContext, xml: bytes) -> CompiledDefinition:
+    try:
+        return compile_definition(
+            xml,
+            helper_names=ctx.helper_names,
+            roles=ctx.lane_roles,
+            serializer=ctx.runtime.serializer,
+        )
+    except DefinitionInvalid as exc:
+        raise Invalid("the BPMN cannot be deployed", problems_as_details(exc.problems)) from exc
+
+
+def deploy(ctx: ServiceContext, actor: Actor, xml: bytes, note: str = "") -> DefinitionInfo:
+    if "designer" not in actor.roles:
+        raise Forbidden("only designers deploy process versions")
+    return deploy_as(ctx, actor.username, xml, note)
+
+
+def deploy_as(ctx: ServiceContext, deployed_by: str, xml: bytes, note: str) -> DefinitionInfo:
+    """Validate, lint and store a new version (also used by the CLI)."""
+    compiled = compile_xml(ctx, xml)
+    with ctx.db.write() as session:
+        latest = session.scalar(
+            select(func.max(ProcessDefinition.version)).where(ProcessDefinition.key == compiled.key)
+        )
+        row = ProcessDefinition(
+            key=compiled.key,
+            version=(latest or 0) + 1,
+            bpmn_xml=xml.decode("utf-8"),
+            spec_json=compiled.spec_json,
+            deployed_by=deployed_by,
+            deployed_at=ctx.now(),
+            note=note,
+        )
+        session.add(row)
+        session.flush()
+        return _info(row)
+
+
+def deploy_bundled_if_empty(ctx: ServiceContext) -> DefinitionInfo | None:
+    with ctx.db.read() as session:
+        if session.scalar(select(func.count(ProcessDefinition.id))):
+            return None
+    return deploy_as(ctx, "system", BUNDLED_PROCESS.read_bytes(), "bundled default process")
+
+
+def list_definitions(ctx: ServiceContext) -> list[DefinitionInfo]:
+    with ctx.db.read() as session:
+        rows = session.scalars(
+            select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version)
+        )
+        return [_info(r) for r in rows]
+
+
+def definition_xml(ctx: ServiceContext, key: str, version: int) -> str:
+    with ctx.db.read() as session:
+        row = session.scalar(
+            select(ProcessDefinition).where(
+                ProcessDefinition.key == key, ProcessDefinition.version == version
+            )
+        )
+        if row is None:
+            raise NotFound(f"no version {version} of process {key!r}")
+        return row.bpmn_xml
+
+
+def latest_definition(session: Session, key: str = DEFAULT_PROCESS_KEY) -> ProcessDefinition:
+    row = session.scalar(
+        select(ProcessDefinition)
+        .where(ProcessDefinition.key == key)
+        .order_by(ProcessDefinition.version.desc())
+        .limit(1)
+    )
+    if row is None:
+        raise NotFound(f"process {key!r} is not deployed")
+    return row
+
+
+def spec_cache_key(row: ProcessDefinition) -> str:
+    return f"{row.key}:{row.version}:{row.id}"
+
+
+def _info(row: ProcessDefinition) -> DefinitionInfo:
+    return DefinitionInfo(
+        key=row.key,
+        version=row.version,
+        deployed_at=row.deployed_at,
+        deployed_by=row.deployed_by,
+        note=row.note,
+    )

@@ -1,0 +1,422 @@
+"""Incident use cases: report, read, reclassify, notes, suspend and resume."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from engine.domain.forms import FormSpec, FormValidationError, validate_submission
+from engine.domain.priority import is_major, priority_for
+from engine.domain.roles import HANDLER_ROLES, STAFF_ROLES
+from engine.persistence.models import Incident, InstanceState, Note, UserTaskRow
+from engine.services.context import Actor, ServiceContext
+from engine.services.definitions import latest_definition, spec_cache_key
+from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.services.event_log import EventLog
+from engine.services.policy import matrix_of, take_snapshot
+from engine.services.progress import apply_outcome, refresh_sla, run_step
+from engine.services.views import incident_detail, incident_summary, note_view
+
+CHANNELS = ("phone", "wechat", "email", "app", "web")
+STATUSES = ("new", "in_progress", "suspended", "resolved", "closed")
+SUSPEND_CATEGORIES = ("awaiting_reporter", "awaiting_vendor", "awaiting_change", "other")
+SUSPENDABLE = ("new", "in_progress", "resolved")
+CLASSIFY_TASK = "record_incident"
+TEXT_LIMITS = {"title": 300, "description": 20_000, "contact": 300}
+NOTE_LIMIT = 20_000
+MAX_PAGE = 200
+
+
+# -- access ------------------------------------------------------------------
+
+
+def can_see(session: Session, actor: Actor, incident: Incident) -> bool:
+    if actor.has_any(STAFF_ROLES) or incident.reporter_id == actor.id:
+        return True
+    if "vendor" in actor.roles:
+        return bool(
+            session.scalar(
+                select(
+                    exists().where(
+                        UserTaskRow.incident_id == incident.id, UserTaskRow.lane == "vendor"
+                    )
+                )
+            )
+        )
+    return False
+
+
+def load_visible(
+    session: Session, actor: Actor, incident_id: int, *, for_update: bool = False
+) -> Incident:
+    incident = session.get(Incident, incident_id, with_for_update=for_update or None)
+    if incident is None or not can_see(session, actor, incident):
+        # Not telling a reporter that someone else's incident exists.
+        raise NotFound(f"incident {incident_id} not found")
+    return incident
+
+
+# -- create ------------------------------------------------------------------
+
+
+def create_incident(ctx: ServiceContext, actor: Actor, payload: Any) -> dict[str, Any]:
+    fields = _validate_new_incident(payload)
+    with ctx.db.write() as session:
+        definition = latest_definition(session)
+        now = ctx.now()
+        incident = Incident(
+            title=fields["title"],
+            description=fields["description"],
+            contact=fields["contact"],
+            channel=fields["channel"],
+            status="new",
+            phase="identify",
+            major=False,
+            reporter_id=actor.id,
+            definition_id=definition.id,
+            policy_snapshot=take_snapshot(session),
+            created_at=now,
+            updated_at=now,
+            suspended_seconds=0.0,
+            breached=False,
+        )
+        incident.definition = definition
+        session.add(incident)
+        session.flush()
+        incident.number = f"INC-{incident.id:06d}"
+        log = EventLog(session, incident, [])
+        log.add("created", actor.username, now, channel=incident.channel)
+        outcome = run_step(
+            ctx,
+            session,
+            incident,
+            log,
+            lambda spec, key, helpers: ctx.runtime.start(spec, key, helpers, {}),
+        )
+        apply_outcome(ctx, session, incident, log, outcome, actor.username)
+        session.flush()
+        return incident_detail(session, incident, now)
+
+
+def _validate_new_incident(payload: Any) -> dict[str, str]:
+    if not isinstance(payload, dict):
+        raise Invalid("the body must be a JSON object", {})
+    errors: dict[str, str] = {}
+    cleaned: dict[str, str] = {}
+    for name, limit in TEXT_LIMITS.items():
+        value = payload.get(name, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            errors[name] = "must be a string"
+        elif len(value) > limit:
+            errors[name] = f"must be at most {limit} characters"
+        else:
+            cleaned[name] = value.strip()
+    if not errors.get("title") and not cleaned.get("title"):
+        errors["title"] = "is required"
+    channel = payload.get("channel")
+    if channel not in CHANNELS:
+        errors["channel"] = f"must be one of: {', '.join(CHANNELS)}"
+    else:
+        cleaned["channel"] = channel
+    for name in payload:
+        if name not in (*TEXT_LIMITS, "channel"):
+            errors[name] = "is not a field of an incident report"
+    if errors:
+        raise Invalid("invalid incident", errors)
+    return cleaned
+
+
+# -- read --------------------------------------------------------------------
+
+
+def list_incidents(
+    ctx: ServiceContext,
+    actor: Actor,
+    *,
+    status: str | None = None,
+    priority: str | None = None,
+    limit: str | None = None,
+    offset: str | None = None,
+) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    if status and status not in STATUSES:
+        errors["status"] = f"must be one of: {', '.join(STATUSES)}"
+    prio = _int_param(priority, "priority", 1, 5, errors) if priority else None
+    lim = _int_param(limit, "limit", 1, MAX_PAGE, errors) if limit else 50
+    off = _int_param(offset, "offset", 0, 10**9, errors) if offset else 0
+    if errors:
+        raise Invalid("invalid query", errors)
+    query = select(Incident)
+    if not actor.has_any(STAFF_ROLES):
+        visible = Incident.reporter_id == actor.id
+        if "vendor" in actor.roles:
+            visible = visible | exists().where(
+                UserTaskRow.incident_id == Incident.id, UserTaskRow.lane == "vendor"
+            )
+        query = query.where(visible)
+    if status:
+        query = query.where(Incident.status == status)
+    if prio is not None:
+        query = query.where(Incident.priority == prio)
+    with ctx.db.read() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = session.scalars(query.order_by(Incident.id.desc()).limit(lim).offset(off))
+        return {"items": [incident_summary(i) for i in rows], "total": total}
+
+
+def _int_param(raw: str, name: str, low: int, high: int, errors: dict[str, str]) -> int | None:
+    try:
+        value = int(raw)
+    except ValueError:
+        errors[name] = "must be a whole number"
+        return None
+    if not low <= value <= high:
+        errors[name] = f"must be between {low} and {high}"
+        return None
+    return value
+
+
+def get_incident(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[str, Any]:
+    with ctx.db.read() as session:
+        incident = load_visible(session, actor, incident_id)
+        staff = actor.has_any(STAFF_ROLES)
+        return incident_detail(session, incident, ctx.now(), include_internal=staff)
+
+
+# -- reclassify --------------------------------------------------------------
+
+
+def patch_incident(
+    ctx: ServiceContext, actor: Actor, incident_id: int, payload: Any
+) -> dict[str, Any]:
+    if not actor.has_any(HANDLER_ROLES):
+        raise Forbidden("only the service desk, engineers and the incident manager reclassify")
+    if not isinstance(payload, dict):
+        raise Invalid("the body must be a JSON object", {})
+    with ctx.db.write() as session:
+        incident = load_visible(session, actor, incident_id, for_update=True)
+        if incident.status == "closed":
+            raise Conflict("the incident is closed")
+        values = _validate_classification(ctx, incident, payload)
+        now = ctx.now()
+        old_priority = incident.priority
+        incident.category = values.get("category", incident.category)
+        for name in ("impact", "urgency"):
+            if name in values:
+                setattr(incident, name, int(values[name]))
+        if (
+            incident.impact is not None
+            and incident.urgency is not None
+            and (incident.priority is not None)
+        ):
+            matrix = matrix_of(incident.policy_snapshot)
+            incident.priority = priority_for(matrix, incident.impact, incident.urgency)
+            incident.major = is_major(incident.impact, incident.priority)
+        log = EventLog.load(session, incident)
+        log.add("reclassified", actor.username, now, **values)
+        if incident.priority != old_priority:
+            log.add(
+                "priority_changed",
+                actor.username,
+                now,
+                None,
+                **{"from": old_priority, "to": incident.priority},
+            )
+        _push_data_into_instance(ctx, session, incident, values)
+        refresh_sla(ctx, incident, log)
+        incident.updated_at = now
+        session.flush()
+        return incident_detail(session, incident, now, include_events=False)
+
+
+def _validate_classification(
+    ctx: ServiceContext, incident: Incident, payload: dict[str, Any]
+) -> dict[str, Any]:
+    definition = incident.definition
+    form = ctx.runtime.user_task(definition.spec_json, spec_cache_key(definition), CLASSIFY_TASK)
+    allowed = ("impact", "urgency", "category")
+    unknown = {k: "is not a field you can change" for k in payload if k not in allowed}
+    if unknown:
+        raise Invalid("invalid values", unknown)
+    if not payload:
+        raise Invalid("nothing to change", {f: "give at least one" for f in allowed})
+    subset = FormSpec(fields=tuple(f for f in form.form.fields if f.id in payload))
+    try:
+        cleaned = validate_submission(subset, payload)
+    except FormValidationError as exc:
+        raise Invalid("invalid values", exc.errors) from exc
+    return {k: v for k, v in cleaned.items() if k in payload}
+
+
+def _push_data_into_instance(
+    ctx: ServiceContext, session: Session, incident: Incident, values: dict[str, Any]
+) -> None:
+    """Later gateways and scripts must see the corrected classification."""
+    state = session.get(InstanceState, incident.id)
+    if state is None or incident.status == "closed":
+        return
+    data = dict(values)
+    if incident.priority is not None:
+        data["priority"] = incident.priority
+        data["major"] = incident.major
+    definition = incident.definition
+    state.state_json = ctx.runtime.update_data(
+        definition.spec_json, spec_cache_key(definition), state.state_json, data
+    )
+
+
+# -- notes -------------------------------------------------------------------
+
+
+def add_note(ctx: ServiceContext, actor: Actor, incident_id: int, payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise Invalid("the body must be a JSON object", {})
+    text = payload.get("text")
+    internal = payload.get("internal", False)
+    errors = {}
+    if not isinstance(text, str) or not text.strip():
+        errors["text"] = "is required"
+    elif len(text) > NOTE_LIMIT:
+        errors["text"] = f"must be at most {NOTE_LIMIT} characters"
+    if not isinstance(internal, bool):
+        errors["internal"] = "must be true or false"
+    if errors:
+        raise Invalid("invalid note", errors)
+    staff = actor.has_any(STAFF_ROLES)
+    with ctx.db.write() as session:
+        incident = load_visible(session, actor, incident_id, for_update=True)
+        if not staff and incident.reporter_id != actor.id:
+            raise Forbidden("only the reporter and staff write notes")
+        if internal and not staff:
+            raise Forbidden("only staff write internal work notes")
+        now = ctx.now()
+        note = Note(
+            incident_id=incident.id, author=actor.username, at=now, text=text, internal=internal
+        )
+        session.add(note)
+        log = EventLog.load(session, incident)
+        log.add("note_added", actor.username, now, internal=internal)
+        if (
+            incident.reporter_id == actor.id
+            and incident.status == "suspended"
+            and incident.suspend_category == "awaiting_reporter"
+        ):
+            _resume(ctx, incident, log, actor.username, now, reason="reporter replied")
+        incident.updated_at = now
+        session.flush()
+        return note_view(note)
+
+
+def list_notes(ctx: ServiceContext, actor: Actor, incident_id: int) -> list[dict[str, Any]]:
+    with ctx.db.read() as session:
+        incident = load_visible(session, actor, incident_id)
+        query = select(Note).where(Note.incident_id == incident.id).order_by(Note.id)
+        if not actor.has_any(STAFF_ROLES):
+            query = query.where(Note.internal.is_(False))
+        return [note_view(n) for n in session.scalars(query)]
+
+
+# -- suspend / resume --------------------------------------------------------
+
+
+def suspend(ctx: ServiceContext, actor: Actor, incident_id: int, payload: Any) -> dict[str, Any]:
+    if not actor.has_any(HANDLER_ROLES):
+        raise Forbidden("only the service desk, engineers and the incident manager suspend")
+    reason, category, resume_by = _validate_suspension(payload, ctx.now())
+    with ctx.db.write() as session:
+        incident = load_visible(session, actor, incident_id, for_update=True)
+        if incident.status not in SUSPENDABLE:
+            raise Conflict(f"a {incident.status} incident cannot be suspended")
+        now = ctx.now()
+        log = EventLog.load(session, incident)
+        incident.status_before_suspend = incident.status
+        incident.status = "suspended"
+        incident.suspended_since = now
+        incident.suspend_reason = reason
+        incident.suspend_category = category
+        incident.resume_by = resume_by
+        log.add(
+            "suspended",
+            actor.username,
+            now,
+            reason=reason,
+            category=category,
+            resume_by=resume_by.isoformat() if resume_by else None,
+        )
+        refresh_sla(ctx, incident, log)
+        incident.updated_at = now
+        session.flush()
+        return incident_detail(session, incident, now, include_events=False)
+
+
+def resume(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[str, Any]:
+    if not actor.has_any(HANDLER_ROLES):
+        raise Forbidden("only the service desk, engineers and the incident manager resume")
+    with ctx.db.write() as session:
+        incident = load_visible(session, actor, incident_id, for_update=True)
+        if incident.status != "suspended":
+            raise Conflict("the incident is not suspended")
+        now = ctx.now()
+        log = EventLog.load(session, incident)
+        _resume(ctx, incident, log, actor.username, now, reason="resumed by hand")
+        incident.updated_at = now
+        session.flush()
+        return incident_detail(session, incident, now, include_events=False)
+
+
+def resume_if_suspended(
+    ctx: ServiceContext, incident: Incident, log: EventLog, actor: str, now: datetime
+) -> None:
+    if incident.status == "suspended":
+        _resume(ctx, incident, log, actor, now, reason="a task was completed")
+
+
+def _resume(
+    ctx: ServiceContext, incident: Incident, log: EventLog, actor: str, now: datetime, reason: str
+) -> None:
+    if incident.suspended_since is not None:
+        incident.suspended_seconds += (now - incident.suspended_since).total_seconds()
+    incident.status = incident.status_before_suspend or "in_progress"
+    incident.status_before_suspend = None
+    incident.suspended_since = None
+    incident.suspend_reason = None
+    incident.suspend_category = None
+    incident.resume_by = None
+    log.add("resumed", actor, now, reason=reason)
+    refresh_sla(ctx, incident, log)
+
+
+def _validate_suspension(payload: Any, now: datetime) -> tuple[str, str | None, datetime | None]:
+    if not isinstance(payload, dict):
+        raise Invalid("the body must be a JSON object", {})
+    errors: dict[str, str] = {}
+    reason = payload.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        errors["reason"] = "is required"
+    elif len(reason) > NOTE_LIMIT:
+        errors["reason"] = f"must be at most {NOTE_LIMIT} characters"
+    category = payload.get("category")
+    if category is not None and category not in SUSPEND_CATEGORIES:
+        errors["category"] = f"must be one of: {', '.join(SUSPEND_CATEGORIES)}"
+    resume_by = None
+    raw = payload.get("resume_by")
+    if raw is not None:
+        try:
+            resume_by = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+        except ValueError:
+            resume_by = None
+        if resume_by is None or resume_by.tzinfo is None:
+            errors["resume_by"] = "must be an ISO 8601 time with a UTC offset"
+        elif resume_by <= now:
+            errors["resume_by"] = "must be in the future"
+    for name in payload:
+        if name not in ("reason", "category", "resume_by"):
+            errors[name] = "is not a field of a suspension"
+    if errors:
+        raise Invalid("invalid suspension", errors)
+    return str(reason).strip(), category, resume_by

@@ -1,0 +1,278 @@
+"""What a process step means for the incident record.
+
+The engine reports where the instance now waits and which elements it passed;
+this module turns that into status, phase, events, open tasks, linked records
+and SLA columns.  The element ids it reacts to are fixed by the contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.domain.priority import to_level
+from engine.domain.script_helpers import bind_helpers
+from engine.persistence.models import Incident, InstanceState, LinkedRecord, User, UserTaskRow
+from engine.services.context import ServiceContext
+from engine.services.definitions import spec_cache_key
+from engine.services.errors import Invalid
+from engine.services.event_log import EventLog
+from engine.services.policy import matrix_of, targets_of
+from engine.workflow.runtime import ProcessStepFailed, ReadyTask, StepOutcome
+
+RESOLVED_EVENT_ELEMENT = "incident_resolved"
+REOPENED_EVENT_ELEMENT = "incident_reopened"
+MANAGEMENT_LANE = "incident_manager"
+# Technical escalation hands an incident to a more skilled tier (seed term 6);
+# handing a vendor's solution back down is not one.
+TIER = {"service_desk": 0, "level2": 1, "level3": 2, "vendor": 3}
+PHASE_ORDER = {"identify": 0, "investigate": 1, "resolve": 2}
+
+# Form field → kind of linked record it raises (contract).
+LINK_FIELDS = {
+    "change_required": "change",
+    "service_request_required": "service_request",
+    "create_service_request": "service_request",
+    "create_problem": "problem",
+    "create_knowledge_article": "knowledge_article",
+}
+LINK_PREFIX = {
+    "change": "CHG",
+    "service_request": "SR",
+    "problem": "PRB",
+    "knowledge_article": "KB",
+}
+
+
+def helpers_for(ctx: ServiceContext, incident: Incident, log: EventLog) -> dict[str, Any]:
+    snapshot = incident.policy_snapshot
+    targets = targets_of(snapshot)
+    return bind_helpers(
+        matrix_of(snapshot), targets, lambda priority: log.due_times(targets[priority], ctx.now())
+    )
+
+
+def run_step(
+    ctx: ServiceContext,
+    session: Session,
+    incident: Incident,
+    log: EventLog,
+    step: Callable[[str, str, dict[str, Any]], StepOutcome],
+) -> StepOutcome:
+    """Run one engine step on the incident's definition; map failures to 422."""
+    definition = incident.definition
+    try:
+        return step(
+            definition.spec_json, spec_cache_key(definition), helpers_for(ctx, incident, log)
+        )
+    except ProcessStepFailed as exc:
+        raise Invalid(
+            f"the process failed at {exc.element or 'an element'}: {exc}",
+            [{"element": exc.element, "line": None, "message": str(exc)}],
+        ) from exc
+
+
+def apply_outcome(
+    ctx: ServiceContext,
+    session: Session,
+    incident: Incident,
+    log: EventLog,
+    outcome: StepOutcome,
+    actor: str,
+    completed: UserTaskRow | None = None,
+    values: dict[str, Any] | None = None,
+) -> None:
+    now = ctx.now()
+    values = values or {}
+    _copy_classification(incident, outcome.data)
+    if completed is not None and completed.name == "record_incident" and incident.status == "new":
+        incident.status = "in_progress"
+    if RESOLVED_EVENT_ELEMENT in outcome.passed:
+        incident.status = "resolved"
+        incident.resolved_at = now
+        log.add("resolved", actor, now, task=completed.name if completed else None)
+    if REOPENED_EVENT_ELEMENT in outcome.passed:
+        incident.status = "in_progress"
+        incident.resolved_at = None
+        log.add("reopened", actor, now)
+    if completed is not None:
+        _create_linked_records(session, incident, log, completed, values, actor, now)
+    _sync_tasks(session, incident, log, outcome.ready, actor, now, completed, values)
+    _update_phase(incident, outcome.ready)
+    if outcome.finished:
+        if outcome.reached_end:
+            incident.status = "closed"
+            incident.phase = "closed"
+            incident.closed_at = now
+            log.add("closed", actor, now)
+        else:
+            incident.error = "the process reported completion without reaching an end event"
+            log.add("error", "system", now, message=incident.error)
+    refresh_sla(ctx, incident, log)
+    incident.next_timer_at = outcome.next_timer_at
+    incident.updated_at = now
+    _save_state(session, incident, outcome.state)
+
+
+def refresh_sla(ctx: ServiceContext, incident: Incident, log: EventLog) -> None:
+    """Recompute the due-time columns from the event log (one formula, in the domain)."""
+    if incident.priority is None:
+        targets = targets_of(incident.policy_snapshot)
+        # Until classified, the lowest priority's targets would be a guess: use P1's
+        # response target so a new incident is never shown as relaxed.
+        target = targets[min(targets)]
+    else:
+        target = targets_of(incident.policy_snapshot)[incident.priority]
+    due = log.due_times(target, ctx.now())
+    incident.response_due = due["response_due"]
+    incident.resolution_due = due["resolution_due"]
+
+
+def _copy_classification(incident: Incident, data: dict[str, Any]) -> None:
+    if "category" in data and data["category"] is not None:
+        incident.category = str(data["category"])
+    for name in ("impact", "urgency"):
+        if data.get(name) is not None:
+            setattr(incident, name, to_level(data[name], name))
+    if data.get("priority") is not None:
+        incident.priority = int(data["priority"])
+    if "major" in data:
+        incident.major = bool(data["major"])
+
+
+def _sync_tasks(
+    session: Session,
+    incident: Incident,
+    log: EventLog,
+    ready: list[ReadyTask],
+    actor: str,
+    now: datetime,
+    completed: UserTaskRow | None,
+    values: dict[str, Any],
+) -> None:
+    open_rows = {
+        row.id: row
+        for row in session.scalars(
+            select(UserTaskRow).where(
+                UserTaskRow.incident_id == incident.id, UserTaskRow.state == "ready"
+            )
+        )
+    }
+    ready_ids = {t.id for t in ready}
+    for row in open_rows.values():
+        if row.id not in ready_ids and (completed is None or row.id != completed.id):
+            row.state = "cancelled"
+            row.closed_at = now
+            row.closed_by = actor
+            log.add("cancelled", actor, now, task=row.name, task_id=row.id)
+    for task in ready:
+        if task.id in open_rows:
+            continue
+        row = UserTaskRow(
+            id=task.id,
+            incident_id=incident.id,
+            name=task.element_id,
+            label=task.label,
+            lane=task.lane or "",
+            state="ready",
+            created_at=now,
+        )
+        session.add(row)
+        if task.lane == MANAGEMENT_LANE:
+            log.add("management_escalation", actor, now, task=task.element_id, task_id=task.id)
+        if _is_technical_escalation(completed, task):
+            log.add(
+                "technical_escalation",
+                actor,
+                now,
+                task=task.element_id,
+                task_id=task.id,
+                to=task.lane,
+            )
+        _assign_on_reassign(session, log, row, completed, values, actor, now)
+
+
+def _is_technical_escalation(completed: UserTaskRow | None, task: ReadyTask) -> bool:
+    if task.lane not in TIER or TIER[task.lane] == 0:
+        return False
+    from_tier = TIER.get(completed.lane, 0) if completed is not None else 0
+    return TIER[task.lane] > from_tier
+
+
+def _assign_on_reassign(
+    session: Session,
+    log: EventLog,
+    row: UserTaskRow,
+    completed: UserTaskRow | None,
+    values: dict[str, Any],
+    actor: str,
+    now: datetime,
+) -> None:
+    target = values.get("reassign_to")
+    if completed is None or not target or row.name != completed.name:
+        return
+    user = session.scalar(select(User).where(User.username == target))
+    if user is not None:
+        row.claimed_by = user.id
+        log.add(
+            "assigned",
+            actor,
+            now,
+            task=row.name,
+            task_id=row.id,
+            assignee=target,
+            reason=values.get("reassign_reason"),
+        )
+
+
+def _update_phase(incident: Incident, ready: list[ReadyTask]) -> None:
+    phases = [t.phase for t in ready if t.phase in PHASE_ORDER]
+    if phases:
+        incident.phase = max(phases, key=lambda p: PHASE_ORDER[p])
+
+
+def _create_linked_records(
+    session: Session,
+    incident: Incident,
+    log: EventLog,
+    completed: UserTaskRow,
+    values: dict[str, Any],
+    actor: str,
+    now: datetime,
+) -> None:
+    kinds = []
+    for field_id, kind in LINK_FIELDS.items():
+        if values.get(field_id) is True and kind not in kinds:
+            kinds.append(kind)
+    for kind in kinds:
+        record = LinkedRecord(
+            incident_id=incident.id,
+            kind=kind,
+            title=f"{incident.number}: {incident.title}"[:300],
+            status="open",
+            creator=actor,
+            created_at=now,
+        )
+        session.add(record)
+        session.flush()
+        record.number = f"{LINK_PREFIX[kind]}-{record.id:06d}"
+        log.add(
+            "linked_record_created",
+            actor,
+            now,
+            task=completed.name,
+            kind=kind,
+            number=record.number,
+        )
+
+
+def _save_state(session: Session, incident: Incident, state: str) -> None:
+    row = session.get(InstanceState, incident.id)
+    if row is None:
+        session.add(InstanceState(incident_id=incident.id, state_json=state))
+    else:
+        row.state_json = state

@@ -1,0 +1,213 @@
+"""User-task use cases: inbox, form, complete, claim, release, assign."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.domain.forms import FieldSpec, FormValidationError, default_value, validate_submission
+from engine.persistence.models import Incident, InstanceState, User, UserTaskRow
+from engine.services.context import Actor, ServiceContext
+from engine.services.definitions import spec_cache_key
+from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.services.event_log import EventLog
+from engine.services.incidents import resume_if_suspended
+from engine.services.progress import apply_outcome, run_step
+from engine.services.views import incident_detail, task_summary
+from engine.workflow.definitions import UserTaskSpec
+from engine.workflow.runtime import TaskNotFound, TaskNotReady
+
+REASSIGN_TASK = "level2_investigation"
+
+
+def list_tasks(ctx: ServiceContext, actor: Actor) -> list[dict[str, Any]]:
+    with ctx.db.read() as session:
+        rows = session.execute(
+            select(UserTaskRow, Incident)
+            .join(Incident, Incident.id == UserTaskRow.incident_id)
+            .where(UserTaskRow.state == "ready", UserTaskRow.lane.in_(sorted(actor.roles)))
+            .order_by(UserTaskRow.created_at, UserTaskRow.id)
+        )
+        return [task_summary(row, incident) for row, incident in rows]
+
+
+def get_task(ctx: ServiceContext, actor: Actor, task_id: str) -> dict[str, Any]:
+    with ctx.db.read() as session:
+        row, incident = _load_for_lane(session, actor, task_id)
+        spec = _task_spec(ctx, incident, row.name)
+        result = task_summary(row, incident)
+        result.update(
+            {
+                "state": row.state,
+                "documentation": spec.documentation,
+                "phase": spec.phase,
+                "form": {"fields": [field_view(f) for f in spec.form.fields]},
+            }
+        )
+        return result
+
+
+def field_view(field: FieldSpec) -> dict[str, Any]:
+    return {
+        "id": field.id,
+        "label": field.label,
+        "type": field.type,
+        "required": field.required,
+        "required_if": field.required_if,
+        "readonly": field.readonly,
+        "multiline": field.multiline,
+        "options": [{"id": o.id, "name": o.name} for o in field.options],
+        "default": default_value(field),
+        "constraints": {
+            k: v
+            for k, v in (
+                ("minlength", field.minlength),
+                ("maxlength", field.maxlength),
+                ("min", field.min),
+                ("max", field.max),
+            )
+            if v is not None
+        },
+    }
+
+
+def complete_task(
+    ctx: ServiceContext, actor: Actor, task_id: str, payload: Any, *, from_text: bool = False
+) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise Invalid("the body must be a JSON object of form values", {})
+    with ctx.db.write() as session:
+        row, incident = _load_for_lane(session, actor, task_id, for_update=True)
+        _check_ready_and_claim(row, actor)
+        spec = _task_spec(ctx, incident, row.name)
+        try:
+            values = validate_submission(spec.form, payload, from_text=from_text)
+        except FormValidationError as exc:
+            raise Invalid("invalid form values", exc.errors) from exc
+        _check_reassign_target(session, row, values)
+        now = ctx.now()
+        log = EventLog.load(session, incident)
+        resume_if_suspended(ctx, incident, log, actor.username, now)
+        log.add("task_completed", actor.username, now, task=row.name, task_id=row.id, values=values)
+        row.state = "completed"
+        row.closed_at = now
+        row.closed_by = actor.username
+        state = session.get(InstanceState, incident.id)
+        if state is None:
+            raise Conflict("the incident has no running process")
+        try:
+            outcome = run_step(
+                ctx,
+                session,
+                incident,
+                log,
+                lambda spec_json, key, helpers: ctx.runtime.complete(
+                    spec_json, key, state.state_json, row.id, values, helpers
+                ),
+            )
+        except (TaskNotFound, TaskNotReady) as exc:
+            # The table and the engine disagree: treat as already done elsewhere.
+            raise Conflict(f"task {task_id} is no longer ready") from exc
+        apply_outcome(ctx, session, incident, log, outcome, actor.username, row, values)
+        session.flush()
+        return incident_detail(session, incident, now, include_events=False)
+
+
+def claim(ctx: ServiceContext, actor: Actor, task_id: str) -> dict[str, Any]:
+    with ctx.db.write() as session:
+        row, incident = _load_for_lane(session, actor, task_id, for_update=True)
+        _check_ready_and_claim(row, actor)
+        if row.claimed_by != actor.id:
+            row.claimed_by = actor.id
+            row.claimant = session.get(User, actor.id)
+            EventLog(session, incident, []).add(
+                "claimed", actor.username, ctx.now(), task=row.name, task_id=row.id
+            )
+        session.flush()
+        return task_summary(row, incident)
+
+
+def release(ctx: ServiceContext, actor: Actor, task_id: str) -> dict[str, Any]:
+    with ctx.db.write() as session:
+        row, incident = _load_for_lane(session, actor, task_id, for_update=True)
+        _check_ready_and_claim(row, actor)
+        if row.claimed_by is not None:
+            row.claimed_by = None
+            row.claimant = None
+            EventLog(session, incident, []).add(
+                "released", actor.username, ctx.now(), task=row.name, task_id=row.id
+            )
+        session.flush()
+        return task_summary(row, incident)
+
+
+def assign(ctx: ServiceContext, actor: Actor, task_id: str, payload: Any) -> dict[str, Any]:
+    username = payload.get("username") if isinstance(payload, dict) else None
+    if not isinstance(username, str) or not username:
+        raise Invalid("invalid assignment", {"username": "is required"})
+    with ctx.db.write() as session:
+        row, incident = _load_for_lane(session, actor, task_id, for_update=True)
+        _check_ready_and_claim(row, actor)
+        assignee = session.scalar(select(User).where(User.username == username))
+        if assignee is None or not assignee.active or row.lane not in assignee.role_names:
+            raise Invalid(
+                "invalid assignment",
+                {"username": f"must be an active user of the {row.lane} lane"},
+            )
+        row.claimed_by = assignee.id
+        row.claimant = assignee
+        EventLog(session, incident, []).add(
+            "assigned",
+            actor.username,
+            ctx.now(),
+            task=row.name,
+            task_id=row.id,
+            assignee=username,
+        )
+        session.flush()
+        return task_summary(row, incident)
+
+
+def _load_for_lane(
+    session: Session, actor: Actor, task_id: str, *, for_update: bool = False
+) -> tuple[UserTaskRow, Incident]:
+    row = session.get(UserTaskRow, task_id)
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    if row.lane not in actor.roles:
+        raise Forbidden(f"task {task_id} belongs to the {row.lane} lane")
+    incident = session.get(Incident, row.incident_id, with_for_update=for_update or None)
+    if incident is None:
+        raise NotFound(f"task {task_id} not found")
+    if for_update:
+        # Re-read the row now that the incident is locked: a racing completion may
+        # have committed while we waited.
+        session.refresh(row)
+    return row, incident
+
+
+def _check_ready_and_claim(row: UserTaskRow, actor: Actor) -> None:
+    if row.state != "ready":
+        raise Conflict(f"task {row.id} is already {row.state}")
+    if row.claimed_by is not None and row.claimed_by != actor.id:
+        claimant = row.claimant.username if row.claimant else "someone else"
+        raise Conflict(f"task {row.id} is claimed by {claimant}")
+
+
+def _check_reassign_target(session: Session, row: UserTaskRow, values: dict[str, Any]) -> None:
+    target = values.get("reassign_to")
+    if row.name != REASSIGN_TASK or not target:
+        return
+    user = session.scalar(select(User).where(User.username == target))
+    if user is None or not user.active or row.lane not in user.role_names:
+        raise Invalid(
+            "invalid form values",
+            {"reassign_to": f"must be an active user of the {row.lane} lane"},
+        )
+
+
+def _task_spec(ctx: ServiceContext, incident: Incident, element_id: str) -> UserTaskSpec:
+    definition = incident.definition
+    return ctx.runtime.user_task(definition.spec_json, spec_cache_key(definition), element_id)

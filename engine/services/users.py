@@ -1,0 +1,143 @@
+"""Users, roles, passwords and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.domain.roles import ALL_ROLES
+from engine.persistence.models import ApiToken, User, UserRole
+from engine.services.context import Actor, ServiceContext
+from engine.services.errors import Conflict, Invalid, Unauthorized
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+USERNAME_MAX = 80
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(stored: str, password: str) -> bool:
+    try:
+        scheme, salt_hex, digest_hex = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt_hex), dklen=32, **_SCRYPT)
+    return hmac.compare_digest(digest.hex(), digest_hex)
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(id=user.id, username=user.username, roles=user.role_names)
+
+
+def create_user(
+    ctx: ServiceContext, username: str, password: str, roles: list[str], display_name: str = ""
+) -> Actor:
+    errors: dict[str, str] = {}
+    if (
+        not username
+        or len(username) > USERNAME_MAX
+        or not username.replace("_", "").replace(".", "").replace("-", "").isalnum()
+    ):
+        errors["username"] = "must be 1-80 letters, digits, '.', '_' or '-'"
+    if len(password) < 8:
+        errors["password"] = "must be at least 8 characters"
+    unknown = sorted(set(roles) - ALL_ROLES)
+    if not roles:
+        errors["roles"] = "at least one role is required"
+    elif unknown:
+        errors["roles"] = f"unknown role(s): {', '.join(unknown)}"
+    if errors:
+        raise Invalid("invalid user", errors)
+    with ctx.db.write() as session:
+        if session.scalar(select(User.id).where(User.username == username)) is not None:
+            raise Conflict(f"user {username!r} already exists")
+        user = User(
+            username=username,
+            password_hash=hash_password(password),
+            display_name=display_name or username,
+            active=True,
+            created_at=ctx.now(),
+            roles=[UserRole(role=r) for r in sorted(set(roles))],
+        )
+        session.add(user)
+        session.flush()
+        return actor_of(user)
+
+
+def user_exists(ctx: ServiceContext, username: str) -> bool:
+    with ctx.db.read() as session:
+        return session.scalar(select(User.id).where(User.username == username)) is not None
+
+
+def set_active(ctx: ServiceContext, username: str, active: bool) -> None:
+    """Deactivating a user revokes every token at once (tokens check `active`)."""
+    with ctx.db.write() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise Invalid("unknown user", {"username": "no such user"})
+        user.active = active
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active or not check_password(user.password_hash, password):
+        return None
+    return user
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+
+
+def issue_token(ctx: ServiceContext, username: str, password: str) -> IssuedToken:
+    with ctx.db.write() as session:
+        user = authenticate(session, username, password)
+        if user is None:
+            raise Unauthorized("wrong username or password")
+        token = secrets.token_urlsafe(32)
+        now = ctx.now()
+        expires_at = now + ctx.token_ttl
+        session.add(
+            ApiToken(
+                token_hash=_token_hash(token),
+                user_id=user.id,
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
+        return IssuedToken(token=token, expires_at=expires_at)
+
+
+def actor_for_token(ctx: ServiceContext, token: str) -> Actor:
+    with ctx.db.read() as session:
+        row = session.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == _token_hash(token))
+        ).first()
+        if row is None:
+            raise Unauthorized("unknown token")
+        api_token, user = row
+        if api_token.revoked_at is not None or api_token.expires_at <= ctx.now():
+            raise Unauthorized("token expired or revoked")
+        if not user.active:
+            raise Unauthorized("user deactivated")
+        return actor_of(user)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,146 @@
+"""Plain, JSON-ready shapes of incidents, tasks and events (contract)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.persistence.models import Event, Incident, LinkedRecord, Note, User, UserTaskRow
+from engine.services.clocks import RESOLUTION, RESPONSE, clock_states
+from engine.services.event_log import clock_events_of
+from engine.services.policy import targets_of
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def task_summary(row: UserTaskRow, incident: Incident) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "label": row.label,
+        "lane": row.lane,
+        "incident_id": row.incident_id,
+        "number": incident.number,
+        "title": incident.title,
+        "priority": incident.priority,
+        "claimed_by": row.claimant.username if row.claimant is not None else None,
+        "created_at": iso(row.created_at),
+    }
+
+
+def incident_summary(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "number": incident.number,
+        "title": incident.title,
+        "channel": incident.channel,
+        "category": incident.category,
+        "status": incident.status,
+        "phase": incident.phase,
+        "priority": incident.priority,
+        "impact": incident.impact,
+        "urgency": incident.urgency,
+        "major": incident.major,
+        "created_at": iso(incident.created_at),
+        "updated_at": iso(incident.updated_at),
+        "resolution_due": iso(incident.resolution_due),
+    }
+
+
+def incident_detail(
+    session: Session,
+    incident: Incident,
+    now: datetime,
+    *,
+    include_events: bool = True,
+    include_internal: bool = True,
+) -> dict[str, Any]:
+    result = incident_summary(incident)
+    reporter = session.get(User, incident.reporter_id)
+    result.update(
+        {
+            "description": incident.description,
+            "contact": incident.contact,
+            "reporter": reporter.username if reporter else None,
+            "resolved_at": iso(incident.resolved_at),
+            "closed_at": iso(incident.closed_at),
+            "error": incident.error,
+            "sla": _sla(session, incident, now),
+            "tasks": [
+                task_summary(row, incident)
+                for row in session.scalars(
+                    select(UserTaskRow)
+                    .where(UserTaskRow.incident_id == incident.id, UserTaskRow.state == "ready")
+                    .order_by(UserTaskRow.created_at)
+                )
+            ],
+            "links": [
+                {
+                    "kind": r.kind,
+                    "number": r.number,
+                    "title": r.title,
+                    "status": r.status,
+                    "creator": r.creator,
+                    "created_at": iso(r.created_at),
+                }
+                for r in session.scalars(
+                    select(LinkedRecord)
+                    .where(LinkedRecord.incident_id == incident.id)
+                    .order_by(LinkedRecord.id)
+                )
+            ],
+            "process": {"key": incident.definition.key, "version": incident.definition.version},
+        }
+    )
+    if include_events:
+        result["events"] = events_of(session, incident.id, include_internal=include_internal)
+    return result
+
+
+def events_of(session: Session, incident_id: int, *, include_internal: bool) -> list[dict]:
+    out = []
+    for e in session.scalars(
+        select(Event).where(Event.incident_id == incident_id).order_by(Event.id)
+    ):
+        if not include_internal and e.data.get("internal"):
+            continue
+        item: dict[str, Any] = {"at": iso(e.at), "actor": e.actor, "type": e.type}
+        if e.task:
+            item["task"] = e.task
+        item.update({k: v for k, v in e.data.items() if k not in item})
+        out.append(item)
+    return out
+
+
+def note_view(note: Note) -> dict[str, Any]:
+    return {
+        "id": note.id,
+        "at": iso(note.at),
+        "author": note.author,
+        "text": note.text,
+        "internal": note.internal,
+    }
+
+
+def _sla(session: Session, incident: Incident, now: datetime) -> dict[str, Any]:
+    suspended_seconds = incident.suspended_seconds
+    if incident.suspended_since is not None:
+        suspended_seconds += (now - incident.suspended_since).total_seconds()
+    breached = incident.breached
+    priority = incident.priority
+    if priority is not None:
+        events = clock_events_of(session, incident.id)
+        states = clock_states(targets_of(incident.policy_snapshot)[priority], events, now)
+        breached = breached or states[RESPONSE].breached or states[RESOLUTION].breached
+    return {
+        "response_due": iso(incident.response_due),
+        "resolution_due": iso(incident.resolution_due),
+        "suspended": incident.status == "suspended",
+        "suspended_seconds": round(suspended_seconds, 3),
+        "breached": breached,
+    }

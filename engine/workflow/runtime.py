@@ -1,0 +1,268 @@
+"""The one place that drives SpiffWorkflow: start, complete, step, save.
+
+Everything returned is a plain dataclass; callers never see library objects.
+`task.run()` checks nothing, so `complete` verifies that the task exists, is
+READY and is a user task before running it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from engine.workflow.compaction import compact_task_tree
+from engine.workflow.definitions import UserTaskSpec, user_task_spec
+from engine.workflow.scripting import ScriptHelpers, build_script_engine
+from engine.workflow.serialization import StateSerializer
+
+
+class TaskNotFound(LookupError):
+    pass
+
+
+class TaskNotReady(RuntimeError):
+    pass
+
+
+class ProcessStepFailed(RuntimeError):
+    """A script, condition or engine step failed; `element` names where."""
+
+    def __init__(self, message: str, element: str | None) -> None:
+        super().__init__(message)
+        self.element = element
+
+
+@dataclass(frozen=True)
+class ReadyTask:
+    id: str
+    element_id: str
+    label: str
+    lane: str | None
+    phase: str | None
+
+
+@dataclass(frozen=True)
+class WaitingTimer:
+    element_id: str
+    fires_at: datetime | None
+
+
+@dataclass
+class StepOutcome:
+    """Where an instance stands after a step, and what the step passed through."""
+
+    state: str
+    ready: list[ReadyTask]
+    passed: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    finished: bool = False
+    reached_end: bool = False
+    next_timer_at: datetime | None = None
+
+
+class ProcessRuntime:
+    """Facade over SpiffWorkflow for one process (deployed versions are cached)."""
+
+    def __init__(self, cache_size: int = 32) -> None:
+        self.serializer = StateSerializer()
+        self._specs: OrderedDict[str, tuple[Any, dict[str, Any]]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    # -- specs -------------------------------------------------------------
+
+    def _spec(self, spec_json: str, cache_key: str) -> tuple[Any, dict[str, Any]]:
+        with self._lock:
+            cached = self._specs.get(cache_key)
+            if cached is not None:
+                self._specs.move_to_end(cache_key)
+                return cached
+        loaded = self.serializer.spec_from_json(spec_json)
+        with self._lock:
+            self._specs[cache_key] = loaded
+            while len(self._specs) > self._cache_size:
+                self._specs.popitem(last=False)
+        return loaded
+
+    def user_task(self, spec_json: str, cache_key: str, element_id: str) -> UserTaskSpec:
+        spec, _ = self._spec(spec_json, cache_key)
+        task_spec = spec.task_specs.get(element_id)
+        if not isinstance(task_spec, CamundaUserTask):
+            raise TaskNotFound(element_id)
+        return user_task_spec(task_spec)
+
+    # -- instances ---------------------------------------------------------
+
+    def start(
+        self, spec_json: str, cache_key: str, helpers: ScriptHelpers, data: dict[str, Any]
+    ) -> StepOutcome:
+        spec, subprocess_specs = self._spec(spec_json, cache_key)
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=build_script_engine(helpers))
+        workflow.data.update(data)
+        start = workflow.get_next_task(state=TaskState.READY)
+        if start is not None:
+            start.data.update(data)
+        return self._advance(workflow, [])
+
+    def complete(
+        self,
+        spec_json: str,
+        cache_key: str,
+        state: str,
+        task_id: str,
+        values: dict[str, Any],
+        helpers: ScriptHelpers,
+    ) -> StepOutcome:
+        workflow = self._load(spec_json, cache_key, state, helpers)
+        task = self._ready_user_task(workflow, task_id)
+        task.data.update(values)
+        passed: list[str] = []
+        try:
+            task.run()
+        except SpiffWorkflowException as exc:
+            raise _step_failed(exc, task) from exc
+        passed.append(task.task_spec.bpmn_id)
+        return self._advance(workflow, passed)
+
+    def ready_tasks(self, spec_json: str, cache_key: str, state: str) -> list[ReadyTask]:
+        workflow = self._load(spec_json, cache_key, state, {})
+        return _ready_user_tasks(workflow)
+
+    def refresh_timers(
+        self, spec_json: str, cache_key: str, state: str, helpers: ScriptHelpers
+    ) -> StepOutcome:
+        """Fire whatever timers are due (SpiffWorkflow does not after a load)."""
+        workflow = self._load(spec_json, cache_key, state, helpers)
+        workflow.refresh_timers()
+        return self._advance(workflow, [])
+
+    def update_data(
+        self, spec_json: str, cache_key: str, state: str, values: dict[str, Any]
+    ) -> str:
+        """Overwrite data where the instance will read it next (e.g. a new priority)."""
+        workflow = self._load(spec_json, cache_key, state, {})
+        for sub in [workflow, *workflow.subprocesses.values()]:
+            for task in sub.tasks.values():
+                if not task.has_state(TaskState.FINISHED_MASK):
+                    task.data.update(values)
+                    # Predicted tasks will inherit from their parent: update it as well.
+                    if task.parent is not None:
+                        task.parent.data.update(values)
+        return self.serializer.state_to_json(workflow)
+
+    # -- internals ---------------------------------------------------------
+
+    def _load(self, spec_json: str, cache_key: str, state: str, helpers: ScriptHelpers) -> Any:
+        spec, subprocess_specs = self._spec(spec_json, cache_key)
+        workflow = self.serializer.state_from_json(state, spec, subprocess_specs)
+        # The script engine is not serialized: attach it after every load.
+        workflow.script_engine = build_script_engine(helpers)
+        return workflow
+
+    def _ready_user_task(self, workflow: Any, task_id: str) -> Any:
+        try:
+            uuid = UUID(task_id)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise TaskNotFound(task_id) from exc
+        task = _find_task(workflow, uuid)
+        if task is None or not isinstance(task.task_spec, CamundaUserTask):
+            raise TaskNotFound(task_id)
+        if task.state != TaskState.READY:
+            raise TaskNotReady(task_id)
+        return task
+
+    def _advance(self, workflow: Any, passed: list[str]) -> StepOutcome:
+        completed: list[Any] = []
+        try:
+            workflow.do_engine_steps(did_complete_task=completed.append)
+        except SpiffWorkflowException as exc:
+            raise _step_failed(exc, getattr(exc, "task", None)) from exc
+        passed.extend(t.task_spec.bpmn_id for t in completed if t.task_spec.bpmn_id)
+        reached_end = any(isinstance(t.task_spec, EndEvent) for t in completed)
+        data: dict[str, Any] = {}
+        for task in completed:
+            data.update(task.data)
+        finished = bool(workflow.is_completed())
+        ready = [] if finished else _ready_user_tasks(workflow)
+        if not finished:
+            for sub in [workflow, *workflow.subprocesses.values()]:
+                compact_task_tree(sub)
+        try:
+            state = self.serializer.state_to_json(workflow)
+        except (TypeError, ValueError) as exc:
+            raise ProcessStepFailed(f"task data cannot be saved: {exc}", None) from exc
+        return StepOutcome(
+            state=state,
+            ready=ready,
+            passed=passed,
+            data=data,
+            finished=finished,
+            reached_end=reached_end,
+            next_timer_at=_next_timer(workflow),
+        )
+
+
+def _find_task(workflow: Any, uuid: UUID) -> Any:
+    task = workflow.tasks.get(uuid)
+    if task is not None:
+        return task
+    for sub in workflow.subprocesses.values():
+        task = sub.tasks.get(uuid)
+        if task is not None:
+            return task
+    return None
+
+
+def _ready_user_tasks(workflow: Any) -> list[ReadyTask]:
+    result = []
+    for sub in [workflow, *workflow.subprocesses.values()]:
+        for task in sub.tasks.values():
+            if task.state == TaskState.READY and isinstance(task.task_spec, CamundaUserTask):
+                spec = task.task_spec
+                extensions = getattr(spec, "extensions", {}) or {}
+                result.append(
+                    ReadyTask(
+                        id=str(task.id),
+                        element_id=spec.bpmn_id,
+                        label=spec.bpmn_name or spec.bpmn_id,
+                        lane=spec.lane,
+                        phase=extensions.get("phase"),
+                    )
+                )
+    return result
+
+
+def _next_timer(workflow: Any) -> datetime | None:
+    moments: list[datetime] = []
+    for sub in [workflow, *workflow.subprocesses.values()]:
+        for task in sub.tasks.values():
+            if task.state != TaskState.WAITING:
+                continue
+            fire = task._get_internal_data("event_value")
+            if isinstance(fire, str):
+                try:
+                    moments.append(datetime.fromisoformat(fire))
+                except ValueError:
+                    continue
+    return min(moments) if moments else None
+
+
+def _step_failed(exc: Exception, task: Any) -> ProcessStepFailed:
+    element = None
+    if task is not None and getattr(task, "task_spec", None) is not None:
+        element = task.task_spec.bpmn_id
+    message = str(exc)
+    error_line = getattr(exc, "error_line", None) if isinstance(exc, WorkflowException) else None
+    if error_line:
+        message = f"{message} (line: {error_line})"
+    return ProcessStepFailed(message, element)

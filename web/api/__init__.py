@@ -1,0 +1,7 @@
+"""The JSON API under /api/v1 (contract)."""
+
+from flask import Blueprint
+
+api_blueprint = Blueprint("api", __name__)
+
+from web.api import auth, definitions, incidents, tasks  # noqa: E402,F401  (routes register)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from flask import Response, current_app, jsonify, request
+
+from engine.domain.roles import STAFF_ROLES
+from engine.services import definitions as use_cases
+from engine.services.errors import Forbidden, Invalid
+from engine.workflow.safe_xml import MAX_BPMN_BYTES
+from web.api import api_blueprint
+from web.api.common import current_actor, services
+
+
+def _require_staff() -> None:
+    if not current_actor().has_any(STAFF_ROLES):
+        raise Forbidden("process definitions are for staff")
+
+
+@api_blueprint.get("/process-definitions")
+def list_definitions() -> Response:
+    _require_staff()
+    return jsonify([d.as_dict() for d in use_cases.list_definitions(services())])
+
+
+@api_blueprint.get("/process-definitions/<key>/<int:version>.bpmn")
+def download(key: str, version: int) -> Response:
+    _require_staff()
+    xml = use_cases.definition_xml(services(), key, version)
+    return current_app.response_class(
+        xml,
+        mimetype="application/xml",
+        headers={"Content-Disposition": f'attachment; filename="{key}-v{version}.bpmn"'},
+    )
+
+
+@api_blueprint.post("/process-definitions")
+def deploy() -> tuple[Response, int]:
+    actor = current_actor()
+    if "designer" not in actor.roles:
+        raise Forbidden("only designers deploy process versions")
+    # The contract answers an oversize BPMN with 422, not the generic 413.
+    request.max_content_length = None
+    too_large = (request.content_length or 0) > MAX_BPMN_BYTES
+    body = b"" if too_large else request.stream.read(MAX_BPMN_BYTES + 1)
+    if too_large or len(body) > MAX_BPMN_BYTES:
+        raise Invalid(
+            "the BPMN is too large",
+            [{"element": None, "line": None, "message": f"larger than {MAX_BPMN_BYTES} bytes"}],
+        )
+    info = use_cases.deploy(services(), actor, body, request.args.get("note", ""))
+    return jsonify({"key": info.key, "version": info.version}), 201

@@ -1,0 +1,169 @@
+"""The `itsm` command (contract): serve, user create, demo, deploy, lint."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import sys
+from pathlib import Path
+
+from engine.domain.roles import ALL_ROLES, LANE_ROLES
+from engine.domain.script_helpers import HELPER_NAMES
+from engine.persistence.db import Database
+from engine.persistence.migrate import migrate
+from engine.services import definitions, users
+from engine.services.context import ServiceContext
+from engine.services.errors import Conflict, Invalid
+from engine.workflow.lint import lint_bytes
+from web.settings import Settings
+
+DEMO_ROLES = {
+    "reporter": ["reporter"],
+    "desk": ["service_desk"],
+    "engineer2": ["level2"],
+    "engineer2b": ["level2"],
+    "engineer3": ["level3"],
+    "vendor": ["vendor"],
+    "manager": ["incident_manager"],
+    "director": ["director"],
+    "designer": ["designer"],
+    "admin": ["admin"],
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (Invalid, Conflict) as exc:
+        print(f"itsm: {exc.message}", file=sys.stderr)
+        if isinstance(exc.details, dict):
+            for field, message in exc.details.items():
+                print(f"  {field}: {message}", file=sys.stderr)
+        elif isinstance(exc.details, list):
+            for problem in exc.details:
+                print(f"  {_format_problem(args, problem)}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="itsm", description="ITIL incident management")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the web app (production WSGI server)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--threads", type=int, default=8)
+    serve.set_defaults(handler=_serve)
+
+    user = sub.add_parser("user", help="manage users")
+    user_sub = user.add_subparsers(required=True, metavar="ACTION")
+    create = user_sub.add_parser("create", help="create a user; the password is read from stdin")
+    create.add_argument("username")
+    create.add_argument("--role", action="append", required=True, choices=sorted(ALL_ROLES))
+    create.set_defaults(handler=_user_create)
+
+    demo = sub.add_parser("demo", help="create one demo user per role and print passwords")
+    demo.set_defaults(handler=_demo)
+
+    deploy = sub.add_parser("deploy", help="lint and deploy a BPMN file as a new version")
+    deploy.add_argument("file", type=Path)
+    deploy.add_argument("--note", default="")
+    deploy.set_defaults(handler=_deploy)
+
+    lint = sub.add_parser("lint", help="check a BPMN file without deploying it")
+    lint.add_argument("file", type=Path)
+    lint.set_defaults(handler=_lint)
+    return parser
+
+
+def prepared_context(settings: Settings) -> ServiceContext:
+    """Open the database and bring its schema to the newest revision."""
+    db = Database(settings.database_url)
+    migrate(db.engine)
+    return ServiceContext(db=db)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import waitress
+
+    from web.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = Settings()
+    context = prepared_context(settings)
+    deployed = definitions.deploy_bundled_if_empty(context)
+    if deployed is not None:
+        logging.info("deployed the bundled process %s v%s", deployed.key, deployed.version)
+    app = create_app(settings, context)
+    print(f"itsm: serving on http://{args.host}:{args.port}", flush=True)
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="itsm")
+    return 0
+
+
+def _user_create(args: argparse.Namespace) -> int:
+    password = sys.stdin.readline().rstrip("\n")
+    context = prepared_context(Settings())
+    users.create_user(context, args.username, password, args.role)
+    print(f"itsm: created user {args.username} ({', '.join(args.role)})")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    context = prepared_context(Settings())
+    definitions.deploy_bundled_if_empty(context)
+    print("demo users (username  password  roles):")
+    for username, roles in DEMO_ROLES.items():
+        if users.user_exists(context, username):
+            print(f"  {username:<11} (exists, password unchanged)  {', '.join(roles)}")
+            continue
+        password = secrets.token_urlsafe(9)
+        users.create_user(context, username, password, roles)
+        print(f"  {username:<11} {password}  {', '.join(roles)}")
+    return 0
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise Invalid(f"{path}: cannot read ({exc.strerror})", []) from exc
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    context = prepared_context(Settings())
+    xml = _read_file(args.file)
+    info = definitions.deploy_as(context, "cli", xml, args.note)
+    print(f"itsm: deployed {info.key} version {info.version}")
+    return 0
+
+
+def _lint(args: argparse.Namespace) -> int:
+    problems = lint_bytes(_read_file(args.file), helper_names=HELPER_NAMES, roles=LANE_ROLES)
+    for problem in problems:
+        print(
+            _format_problem(
+                args,
+                {"element": problem.element, "line": problem.line, "message": problem.message},
+            ),
+            file=sys.stderr,
+        )
+    if problems:
+        print(f"itsm: {args.file}: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"itsm: {args.file}: no problems")
+    return 0
+
+
+def _format_problem(args: argparse.Namespace, problem: dict[str, object]) -> str:
+    where = str(getattr(args, "file", "") or "")
+    if problem.get("line"):
+        where += f":{problem['line']}"
+    element = f" [{problem['element']}]" if problem.get("element") else ""
+    return f"{where}:{element} {problem['message']}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
