@@ -14,7 +14,7 @@ for _ in $(seq 1 30); do
   su postgres -c "$bin/pg_isready -q -h 127.0.0.1 -p 5432" && break
   sleep 1
 done
-su postgres -c "psql -q -h 127.0.0.1 -p 5432 -d postgres" <<'SQL'
+su postgres -c "psql -q -p 5432 -d postgres" <<'SQL'
 DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'itsm') THEN
     CREATE ROLE itsm LOGIN SUPERUSER PASSWORD 'itsm';

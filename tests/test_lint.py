@@ -197,6 +197,9 @@ class Doc:
     def _top_level(self) -> list[Node]:
         return [n for n in self.nodes if n.parent is None]
 
+    def _index_of(self, node: Node) -> int:
+        return next(i for i, n in enumerate(self._top_level()) if n is node)
+
     def _width(self) -> float:
         right = max((x + w for x, _, w, _ in map(self.box, self._top_level())), default=0.0)
         return right + 100
@@ -204,7 +207,7 @@ class Doc:
     def box(self, node: Node) -> tuple[float, float, float, float]:
         if node.bounds is not None:
             return node.bounds
-        index = self._top_level().index(node)
+        index = self._index_of(node)
         lane_index = self.lanes.index(node.lane) if node.lane in self.lanes else 0
         width, height = next(
             (size for suffix, size in SIZES.items() if node.tag.endswith(suffix)), (100.0, 80.0)
@@ -614,7 +617,7 @@ def test_unsupported_event_kinds_are_rejected(tag: str, inner: str, fragment: st
 def test_signal_end_event_is_rejected() -> None:
     doc = Doc()
     doc.node("EndEvent_1").inner = '<bpmn:signalEventDefinition id="S" />'
-    only(doc.lint(), "EndEvent_1", "ignores a signalEventDefinition on a endEvent")
+    only(doc.lint(), "EndEvent_1", "ignores a signalEventDefinition on an endEvent")
 
 
 def test_spiffworkflow_really_drops_a_signal_end_event() -> None:
@@ -662,7 +665,7 @@ def test_error_start_event_in_event_subprocess_is_rejected() -> None:
     doc.flows.append(Flow("Flow_err", "Start_err", "End_err", parent="Sub_err"))
     doc.lanes = ["service_desk", "incident_manager", "level2"]
     problems = doc.lint()
-    matching(problems, "Start_err", "ignores a errorEventDefinition on a startEvent")
+    matching(problems, "Start_err", "ignores an errorEventDefinition on a startEvent")
 
 
 def test_boundary_event_without_definition_is_rejected() -> None:
@@ -1548,7 +1551,11 @@ def test_overlapping_shapes_are_rejected() -> None:
     doc = Doc()
     x, y, w, h = doc.box(doc.node("Task_record"))
     doc.node("Script_priority").bounds = (x + 50, y, w, h)
-    only(doc.lint(), "Script_priority", "shape overlaps the shape of userTask 'Task_record'")
+    text = doc.xml()
+    problem = only(
+        lint_xml(text), "Script_priority", "shape overlaps the shape of userTask 'Task_record'"
+    )
+    assert problem.line == line_of(text, 'bpmnElement="Script_priority"')
 
 
 def test_touching_shapes_do_not_overlap() -> None:
@@ -1568,6 +1575,29 @@ def test_overlap_reports_are_capped() -> None:
     assert len(problems) == 51, problems
     assert all("overlap" in p.message for p in problems)
     assert len([p for p in problems if "more than 50 overlapping shapes" in p.message]) == 1
+
+
+def test_overly_long_script_is_rejected() -> None:
+    source = "priority = 1\nmajor = False\n" + "# padding\n" * 2_000
+    only(_with_script(source), "Script_priority", "script is longer than 20000 characters")
+
+
+def test_overly_long_condition_is_rejected() -> None:
+    only(
+        _with_condition(" or ".join(["major"] * 500)),
+        "Flow_major",
+        "condition is longer than 2000 characters",
+    )
+
+
+def test_too_much_code_in_one_document_is_rejected_once() -> None:
+    doc = Doc()
+    previous = "Script_priority"
+    for index in range(12):
+        source = f"x{index} = 1\n" + "# padding\n" * 1_800
+        node = Node(f"Script_{index}", "scriptTask", inner=script(source))
+        previous = doc.insert_after(previous, node).id
+    only(doc.lint(), "Definitions_1", "scripts and expressions total more than 200000")
 
 
 # --- robustness ----------------------------------------------------------------------------------

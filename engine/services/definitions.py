@@ -14,6 +14,7 @@ from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Forbidden, Invalid, NotFound
 from engine.workflow.definitions import CompiledDefinition, DefinitionInvalid, compile_definition
 from engine.workflow.lint import LintProblem
+from engine.workflow.runtime import SpecSource
 
 BUNDLED_PROCESS = Path(__file__).resolve().parents[2] / "bpmn" / "incident_management.bpmn"
 DEFAULT_PROCESS_KEY = "incident_management"
@@ -119,8 +120,9 @@ def latest_definition(session: Session, key: str = DEFAULT_PROCESS_KEY) -> Proce
     return row
 
 
-def spec_cache_key(row: ProcessDefinition) -> str:
-    return f"{row.key}:{row.version}:{row.id}"
+def spec_source(row: ProcessDefinition) -> SpecSource:
+    """The stored spec is read only when this process has not cached the version."""
+    return SpecSource(key=f"{row.key}:{row.version}:{row.id}", load=lambda: row.spec_json)
 
 
 def _info(row: ProcessDefinition) -> DefinitionInfo:

@@ -13,7 +13,7 @@ from engine.domain.priority import is_major, priority_for
 from engine.domain.roles import HANDLER_ROLES, STAFF_ROLES
 from engine.persistence.models import Incident, InstanceState, Note, UserTaskRow
 from engine.services.context import Actor, ServiceContext
-from engine.services.definitions import latest_definition, spec_cache_key
+from engine.services.definitions import latest_definition, spec_source
 from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.services.event_log import EventLog
 from engine.services.policy import matrix_of, take_snapshot
@@ -52,7 +52,9 @@ def can_see(session: Session, actor: Actor, incident: Incident) -> bool:
 def load_visible(
     session: Session, actor: Actor, incident_id: int, *, for_update: bool = False
 ) -> Incident:
-    incident = session.get(Incident, incident_id, with_for_update=for_update or None)
+    incident = session.get(
+        Incident, incident_id, with_for_update={"of": Incident} if for_update else None
+    )
     if incident is None or not can_see(session, actor, incident):
         # Not telling a reporter that someone else's incident exists.
         raise NotFound(f"incident {incident_id} not found")
@@ -94,7 +96,7 @@ def create_incident(ctx: ServiceContext, actor: Actor, payload: Any) -> dict[str
             session,
             incident,
             log,
-            lambda spec, key, helpers: ctx.runtime.start(spec, key, helpers, {}),
+            lambda source, helpers: ctx.runtime.start(source, helpers, {}),
         )
         apply_outcome(ctx, session, incident, log, outcome, actor.username)
         session.flush()
@@ -238,7 +240,7 @@ def _validate_classification(
     ctx: ServiceContext, incident: Incident, payload: dict[str, Any]
 ) -> dict[str, Any]:
     definition = incident.definition
-    form = ctx.runtime.user_task(definition.spec_json, spec_cache_key(definition), CLASSIFY_TASK)
+    form = ctx.runtime.user_task(spec_source(definition), CLASSIFY_TASK)
     allowed = ("impact", "urgency", "category")
     unknown = {k: "is not a field you can change" for k in payload if k not in allowed}
     if unknown:
@@ -265,9 +267,7 @@ def _push_data_into_instance(
         data["priority"] = incident.priority
         data["major"] = incident.major
     definition = incident.definition
-    state.state_json = ctx.runtime.update_data(
-        definition.spec_json, spec_cache_key(definition), state.state_json, data
-    )
+    state.state_json = ctx.runtime.update_data(spec_source(definition), state.state_json, data)
 
 
 # -- notes -------------------------------------------------------------------

@@ -18,11 +18,11 @@ from engine.domain.priority import to_level
 from engine.domain.script_helpers import bind_helpers
 from engine.persistence.models import Incident, InstanceState, LinkedRecord, User, UserTaskRow
 from engine.services.context import ServiceContext
-from engine.services.definitions import spec_cache_key
+from engine.services.definitions import spec_source
 from engine.services.errors import Invalid
 from engine.services.event_log import EventLog
 from engine.services.policy import matrix_of, targets_of
-from engine.workflow.runtime import ProcessStepFailed, ReadyTask, StepOutcome
+from engine.workflow.runtime import ProcessStepFailed, ReadyTask, SpecSource, StepOutcome
 
 RESOLVED_EVENT_ELEMENT = "incident_resolved"
 REOPENED_EVENT_ELEMENT = "incident_reopened"
@@ -61,14 +61,12 @@ def run_step(
     session: Session,
     incident: Incident,
     log: EventLog,
-    step: Callable[[str, str, dict[str, Any]], StepOutcome],
+    step: Callable[[SpecSource, dict[str, Any]], StepOutcome],
 ) -> StepOutcome:
     """Run one engine step on the incident's definition; map failures to 422."""
     definition = incident.definition
     try:
-        return step(
-            definition.spec_json, spec_cache_key(definition), helpers_for(ctx, incident, log)
-        )
+        return step(spec_source(definition), helpers_for(ctx, incident, log))
     except ProcessStepFailed as exc:
         raise Invalid(
             f"the process failed at {exc.element or 'an element'}: {exc}",

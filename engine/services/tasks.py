@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from engine.domain.forms import FieldSpec, FormValidationError, default_value, validate_submission
 from engine.persistence.models import Incident, InstanceState, User, UserTaskRow
 from engine.services.context import Actor, ServiceContext
-from engine.services.definitions import spec_cache_key
+from engine.services.definitions import spec_source
 from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.services.event_log import EventLog
 from engine.services.incidents import resume_if_suspended
@@ -103,8 +103,8 @@ def complete_task(
                 session,
                 incident,
                 log,
-                lambda spec_json, key, helpers: ctx.runtime.complete(
-                    spec_json, key, state.state_json, row.id, values, helpers
+                lambda source, helpers: ctx.runtime.complete(
+                    source, state.state_json, row.id, values, helpers
                 ),
             )
         except (TaskNotFound, TaskNotReady) as exc:
@@ -178,7 +178,9 @@ def _load_for_lane(
         raise NotFound(f"task {task_id} not found")
     if row.lane not in actor.roles:
         raise Forbidden(f"task {task_id} belongs to the {row.lane} lane")
-    incident = session.get(Incident, row.incident_id, with_for_update=for_update or None)
+    incident = session.get(
+        Incident, row.incident_id, with_for_update={"of": Incident} if for_update else None
+    )
     if incident is None:
         raise NotFound(f"task {task_id} not found")
     if for_update:
@@ -210,4 +212,4 @@ def _check_reassign_target(session: Session, row: UserTaskRow, values: dict[str,
 
 def _task_spec(ctx: ServiceContext, incident: Incident, element_id: str) -> UserTaskSpec:
     definition = incident.definition
-    return ctx.runtime.user_task(definition.spec_json, spec_cache_key(definition), element_id)
+    return ctx.runtime.user_task(spec_source(definition), element_id)

@@ -130,7 +130,12 @@ SUPPORTED_EVENT_DEFINITIONS: dict[str, frozenset[str]] = {
         {"messageEventDefinition", "signalEventDefinition", "timerEventDefinition"}
     ),
     "intermediateThrowEvent": frozenset(
-        {"messageEventDefinition", "signalEventDefinition", "escalationEventDefinition"}
+        {
+            "messageEventDefinition",
+            "signalEventDefinition",
+            "escalationEventDefinition",
+            "timerEventDefinition",
+        }
     ),
     "boundaryEvent": frozenset(
         {
@@ -192,6 +197,21 @@ ASYNC_ATTRIBUTES = frozenset({"asyncBefore", "asyncAfter"})
 _DURATION = re.compile(
     r"P(?:(?P<date>(?:\d+Y)?(?:\d+M)?(?:\d+D)?)|(?P<weeks>\d+W))"
     r"(?:T(?P<time>(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?))?"
+)
+
+# Process code is a few helper calls; these caps keep a hostile 5 MiB upload of "script"
+# from tying up the deploy request in the Python compiler (cost grows with code size).
+MAX_SCRIPT_CHARS = 20_000
+MAX_EXPRESSION_CHARS = 2_000
+MAX_TOTAL_CODE_CHARS = 200_000
+CODE_TAGS = (
+    "script",
+    "conditionExpression",
+    "timeDate",
+    "timeDuration",
+    "loopCardinality",
+    "completionCondition",
+    "loopCondition",
 )
 
 # At most this many overlapping-shape problems per diagram plane: a hostile upload could
@@ -268,6 +288,12 @@ def _descendants(element: Element, names: Iterable[str], namespace: str = BPMN_N
 
 def _text(element: Element | None) -> str:
     return "" if element is None or element.text is None else str(element.text)
+
+
+def _a(word: str | None) -> str:
+    word = word or "element"
+    # "a userTask" but "an endEvent": BPMN tag names starting with u are read "you".
+    return f"an {word}" if word[:1].lower() in "aeio" else f"a {word}"
 
 
 def _describe(element: Element) -> str:
@@ -378,7 +404,8 @@ Rule = Callable[[LintContext], Iterable[LintProblem]]
 def _assigned_names(process: Element) -> frozenset[str] | None:
     names: set[str] = set()
     for task in _descendants(process, ["scriptTask"]):
-        tree = _parse_quietly(_script_source(task), "exec")
+        source = _script_source(task)
+        tree = None if len(source) > MAX_SCRIPT_CHARS else _parse_quietly(source, "exec")
         if tree is None:
             return None
         names |= _bound_names(tree)
@@ -437,7 +464,8 @@ def _event_definition_problem(event: Element, definition: Element) -> LintProble
     if kind not in supported:
         return _problem(
             definition,
-            f"the engine ignores a {kind} on a {_local(event)} and would run it as a plain event",
+            f"the engine ignores {_a(kind)} on {_a(_local(event))} and would run it as a plain "
+            "event",
             owner=_owner_id(event),
         )
     return None
@@ -582,7 +610,7 @@ def rule_form_placement(ctx: LintContext) -> Iterator[LintProblem]:
                 form, "the engine drops forms on start events; put the form on a user task"
             )
         elif kind != "userTask":
-            yield _problem(form, f"camunda:formData on a {kind} is ignored by the engine")
+            yield _problem(form, f"camunda:formData on {_a(kind)} is ignored by the engine")
     for start in _descendants(ctx.root, ["startEvent"]):
         if _camunda_attr(start, "formKey") is not None and not _extension_forms(start):
             yield _problem(start, "the engine drops forms on start events; remove camunda:formKey")
@@ -822,6 +850,9 @@ def _expression_problems(tree: ast.AST, known: frozenset[str] | None) -> list[st
 def _check_code(
     element: Element, what: str, source: str, mode: str, known: frozenset[str] | None
 ) -> tuple[ast.AST | None, list[LintProblem]]:
+    limit = MAX_SCRIPT_CHARS if mode == "exec" else MAX_EXPRESSION_CHARS
+    if len(source) > limit:
+        return None, [_problem(element, f"{what} is longer than {limit} characters")]
     tree, message = _compile_problem(source, str(_owner_id(element)), mode)
     if tree is None:
         return None, [_problem(element, f"{what} {message or 'cannot be parsed'}")]
@@ -929,7 +960,18 @@ def _loop_expression_problems(
             )[1]
 
 
+def _code_size(ctx: LintContext) -> int:
+    return sum(len(_text(element)) for element in _descendants(ctx.root, CODE_TAGS))
+
+
 def rule_expressions(ctx: LintContext) -> Iterator[LintProblem]:
+    if _code_size(ctx) > MAX_TOTAL_CODE_CHARS:
+        yield _problem(
+            ctx.root,
+            f"scripts and expressions total more than {MAX_TOTAL_CODE_CHARS} characters; "
+            "move logic into script helpers",
+        )
+        return
     for process in ctx.executable_processes:
         known = ctx.known_names(process)
         for task in _descendants(process, ["scriptTask"]):
@@ -990,7 +1032,7 @@ def _ignored_condition_problems(source: Element, flows: list[Element]) -> Iterat
             yield _problem(
                 flow,
                 f"has a condition, but the engine ignores conditions on flows "
-                f"leaving a {_local(source)} ({source.get('id')!r})",
+                f"leaving {_a(_local(source))} ({source.get('id')!r})",
             )
 
 
@@ -1251,33 +1293,47 @@ def _may_overlap(a: Element, b: Element) -> bool:
     return any(p is b for p in a.iterancestors()) or any(p is a for p in b.iterancestors())
 
 
-def _plane_overlaps(items: list[tuple[Element, _Box]]) -> Iterator[LintProblem]:
+@dataclass(frozen=True)
+class _Drawn:
+    node: Element
+    shape: Element
+    box: _Box
+
+
+def _plane_overlaps(items: list[_Drawn]) -> Iterator[LintProblem]:
     # Sweep along x: only shapes whose x-ranges intersect are compared.
-    items.sort(key=lambda item: item[1].x)
-    active: list[tuple[Element, _Box]] = []
+    items.sort(key=lambda item: item.box.x)
+    active: list[_Drawn] = []
     reported = 0
-    for node, box in items:
-        active = [item for item in active if item[1].right > box.x]
-        for other, other_box in active:
-            if box.overlaps(other_box) and not _may_overlap(node, other):
-                reported += 1
-                if reported > MAX_OVERLAP_PROBLEMS:
-                    yield _problem(
-                        node,
-                        f"more than {MAX_OVERLAP_PROBLEMS} overlapping shapes "
-                        "in this diagram; fix these first",
-                    )
-                    return
-                yield _problem(node, f"shape overlaps the shape of {_describe(other)}")
-        active.append((node, box))
+    for item in items:
+        active = [other for other in active if other.box.right > item.box.x]
+        for other in active:
+            if not item.box.overlaps(other.box) or _may_overlap(item.node, other.node):
+                continue
+            reported += 1
+            if reported > MAX_OVERLAP_PROBLEMS:
+                yield _problem(
+                    item.shape,
+                    f"more than {MAX_OVERLAP_PROBLEMS} overlapping shapes in this diagram; "
+                    "fix these first",
+                    owner=_owner_id(item.node),
+                )
+                return
+            yield _problem(
+                item.shape,
+                f"shape overlaps the shape of {_describe(other.node)}",
+                owner=_owner_id(item.node),
+            )
+        active.append(item)
 
 
 def _overlap_problems(ctx: LintContext) -> Iterator[LintProblem]:
-    planes: dict[int, list[tuple[Element, _Box]]] = defaultdict(list)
+    planes: dict[int, list[_Drawn]] = defaultdict(list)
     for node in ctx.flow_nodes:
         found = _single_shape(ctx, node)
         if found is not None:
-            planes[id(found[0].getparent())].append((node, found[1]))
+            shape, box = found
+            planes[id(shape.getparent())].append(_Drawn(node, shape, box))
     for items in planes.values():
         yield from _plane_overlaps(items)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,14 @@ class ProcessStepFailed(RuntimeError):
     def __init__(self, message: str, element: str | None) -> None:
         super().__init__(message)
         self.element = element
+
+
+@dataclass(frozen=True)
+class SpecSource:
+    """A deployed version: a cache key, and how to read its stored spec on a miss."""
+
+    key: str
+    load: Callable[[], str]
 
 
 @dataclass(frozen=True)
@@ -81,21 +90,21 @@ class ProcessRuntime:
 
     # -- specs -------------------------------------------------------------
 
-    def _spec(self, spec_json: str, cache_key: str) -> tuple[Any, dict[str, Any]]:
+    def _spec(self, source: SpecSource) -> tuple[Any, dict[str, Any]]:
         with self._lock:
-            cached = self._specs.get(cache_key)
+            cached = self._specs.get(source.key)
             if cached is not None:
-                self._specs.move_to_end(cache_key)
+                self._specs.move_to_end(source.key)
                 return cached
-        loaded = self.serializer.spec_from_json(spec_json)
+        loaded = self.serializer.spec_from_json(source.load())
         with self._lock:
-            self._specs[cache_key] = loaded
+            self._specs[source.key] = loaded
             while len(self._specs) > self._cache_size:
                 self._specs.popitem(last=False)
         return loaded
 
-    def user_task(self, spec_json: str, cache_key: str, element_id: str) -> UserTaskSpec:
-        spec, _ = self._spec(spec_json, cache_key)
+    def user_task(self, source: SpecSource, element_id: str) -> UserTaskSpec:
+        spec, _ = self._spec(source)
         task_spec = spec.task_specs.get(element_id)
         if not isinstance(task_spec, CamundaUserTask):
             raise TaskNotFound(element_id)
@@ -104,9 +113,9 @@ class ProcessRuntime:
     # -- instances ---------------------------------------------------------
 
     def start(
-        self, spec_json: str, cache_key: str, helpers: ScriptHelpers, data: dict[str, Any]
+        self, source: SpecSource, helpers: ScriptHelpers, data: dict[str, Any]
     ) -> StepOutcome:
-        spec, subprocess_specs = self._spec(spec_json, cache_key)
+        spec, subprocess_specs = self._spec(source)
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=build_script_engine(helpers))
         workflow.data.update(data)
         start = workflow.get_next_task(state=TaskState.READY)
@@ -116,14 +125,13 @@ class ProcessRuntime:
 
     def complete(
         self,
-        spec_json: str,
-        cache_key: str,
+        source: SpecSource,
         state: str,
         task_id: str,
         values: dict[str, Any],
         helpers: ScriptHelpers,
     ) -> StepOutcome:
-        workflow = self._load(spec_json, cache_key, state, helpers)
+        workflow = self._load(source, state, helpers)
         task = self._ready_user_task(workflow, task_id)
         task.data.update(values)
         passed: list[str] = []
@@ -134,23 +142,19 @@ class ProcessRuntime:
         passed.append(task.task_spec.bpmn_id)
         return self._advance(workflow, passed)
 
-    def ready_tasks(self, spec_json: str, cache_key: str, state: str) -> list[ReadyTask]:
-        workflow = self._load(spec_json, cache_key, state, {})
+    def ready_tasks(self, source: SpecSource, state: str) -> list[ReadyTask]:
+        workflow = self._load(source, state, {})
         return _ready_user_tasks(workflow)
 
-    def refresh_timers(
-        self, spec_json: str, cache_key: str, state: str, helpers: ScriptHelpers
-    ) -> StepOutcome:
+    def refresh_timers(self, source: SpecSource, state: str, helpers: ScriptHelpers) -> StepOutcome:
         """Fire whatever timers are due (SpiffWorkflow does not after a load)."""
-        workflow = self._load(spec_json, cache_key, state, helpers)
+        workflow = self._load(source, state, helpers)
         workflow.refresh_timers()
         return self._advance(workflow, [])
 
-    def update_data(
-        self, spec_json: str, cache_key: str, state: str, values: dict[str, Any]
-    ) -> str:
+    def update_data(self, source: SpecSource, state: str, values: dict[str, Any]) -> str:
         """Overwrite data where the instance will read it next (e.g. a new priority)."""
-        workflow = self._load(spec_json, cache_key, state, {})
+        workflow = self._load(source, state, {})
         for sub in [workflow, *workflow.subprocesses.values()]:
             for task in sub.tasks.values():
                 if not task.has_state(TaskState.FINISHED_MASK):
@@ -162,8 +166,8 @@ class ProcessRuntime:
 
     # -- internals ---------------------------------------------------------
 
-    def _load(self, spec_json: str, cache_key: str, state: str, helpers: ScriptHelpers) -> Any:
-        spec, subprocess_specs = self._spec(spec_json, cache_key)
+    def _load(self, source: SpecSource, state: str, helpers: ScriptHelpers) -> Any:
+        spec, subprocess_specs = self._spec(source)
         workflow = self.serializer.state_from_json(state, spec, subprocess_specs)
         # The script engine is not serialized: attach it after every load.
         workflow.script_engine = build_script_engine(helpers)
