@@ -8,8 +8,13 @@ from tests.scenario import Scenario
 
 
 def test_malformed_json_is_400(api):
-    response = api.call("reporter", "POST", "/incidents", data="{not json",
-                        headers={"Content-Type": "application/json"})
+    response = api.call(
+        "reporter",
+        "POST",
+        "/incidents",
+        data="{not json",
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 400
     assert "malformed JSON" in response.get_json()["error"]
     assert api.post("reporter", "/incidents").status_code == 400  # no body at all
@@ -29,8 +34,9 @@ def test_api_ignores_browser_session_cookie(api):
 
 
 def test_token_login(api):
-    ok = api.client.post("/api/v1/auth/token",
-                         json={"username": "desk", "password": "correct horse battery"})
+    ok = api.client.post(
+        "/api/v1/auth/token", json={"username": "desk", "password": "correct horse battery"}
+    )
     assert ok.status_code == 200
     body = ok.get_json()
     assert body["token"] and "+00:00" in body["expires_at"]
@@ -76,9 +82,13 @@ def test_unknown_and_malformed_ids_are_404(api):
     assert api.get("desk", "/incidents/999999").status_code == 404
     assert api.get("desk", "/incidents/abc").status_code == 404
     assert api.get("desk", "/tasks/not-a-uuid").status_code == 404
-    assert api.post("desk", "/tasks/00000000-0000-0000-0000-000000000000/complete",
-                    {}).status_code == 404
-    assert api.get("designer", "/process-definitions/incident_management/99.bpmn").status_code == 404
+    assert (
+        api.post("desk", "/tasks/00000000-0000-0000-0000-000000000000/complete", {}).status_code
+        == 404
+    )
+    assert (
+        api.get("designer", "/process-definitions/incident_management/99.bpmn").status_code == 404
+    )
 
 
 def test_reporter_cannot_see_someone_elses_incident(api):
@@ -91,8 +101,9 @@ def test_reporter_cannot_see_someone_elses_incident(api):
 def test_wrong_lane_is_403(api):
     s = Scenario(api)
     task_id = s.task_id("record_incident")
-    response = api.post("l2", f"/tasks/{task_id}/complete",
-                        {"category": "network", "impact": "1", "urgency": "1"})
+    response = api.post(
+        "l2", f"/tasks/{task_id}/complete", {"category": "network", "impact": "1", "urgency": "1"}
+    )
     assert response.status_code == 403
     assert api.get("reporter", f"/tasks/{task_id}").status_code == 403
     assert api.post("reporter", f"/tasks/{task_id}/claim").status_code == 403
@@ -102,8 +113,11 @@ def test_wrong_lane_is_403(api):
 def test_invalid_form_values_are_422_naming_each_field(api):
     s = Scenario(api)
     task_id = s.task_id("record_incident")
-    response = api.post("desk", f"/tasks/{task_id}/complete",
-                        {"category": "toaster", "impact": "7", "colour": "red"})
+    response = api.post(
+        "desk",
+        f"/tasks/{task_id}/complete",
+        {"category": "toaster", "impact": "7", "colour": "red"},
+    )
     assert response.status_code == 422
     details = response.get_json()["details"]
     assert set(details) == {"category", "impact", "urgency", "colour"}
@@ -124,9 +138,11 @@ def test_required_if_and_reassign_target_are_checked(api):
     task_id = s.task_id("level2_investigation")
     response = api.post("l2", f"/tasks/{task_id}/complete", {"level2_outcome": "reassign"})
     assert set(response.get_json()["details"]) == {"reassign_reason"}
-    response = api.post("l2", f"/tasks/{task_id}/complete",
-                        {"level2_outcome": "reassign", "reassign_reason": "x",
-                         "reassign_to": "desk"})
+    response = api.post(
+        "l2",
+        f"/tasks/{task_id}/complete",
+        {"level2_outcome": "reassign", "reassign_reason": "x", "reassign_to": "desk"},
+    )
     assert response.status_code == 422
     assert set(response.get_json()["details"]) == {"reassign_to"}
 
@@ -159,14 +175,18 @@ def test_claim_release_assign(api):
     assert api.post("desk2", f"/tasks/{task_id}/complete", values).status_code == 200
     types = s.event_types()
     assert [t for t in types if t in ("claimed", "released", "assigned")] == [
-        "claimed", "released", "assigned"]
+        "claimed",
+        "released",
+        "assigned",
+    ]
 
 
 def test_task_listing_and_form(api):
     s = Scenario(api)
     listing = api.ok(api.get("desk", "/tasks"))
     assert [(t["name"], t["lane"], t["incident_id"]) for t in listing] == [
-        ("record_incident", "service_desk", s.id)]
+        ("record_incident", "service_desk", s.id)
+    ]
     assert set(listing[0]) >= {"id", "name", "lane", "incident_id", "title", "claimed_by"}
     assert api.ok(api.get("l2", "/tasks")) == []
     task = api.ok(api.get("desk", f"/tasks/{listing[0]['id']}"))
@@ -201,19 +221,29 @@ def test_suspend_and_resume_stop_the_clocks(api, clock):
     s = Scenario(api)
     s.record(impact="2", urgency="2")  # P3: resolution 24 h
     due = s.refresh()["sla"]["resolution_due"]
-    suspended = api.ok(api.post("desk", f"/incidents/{s.id}/suspend",
-                                {"reason": "waiting for the user", "category": "awaiting_reporter"}))
+    suspended = api.ok(
+        api.post(
+            "desk",
+            f"/incidents/{s.id}/suspend",
+            {"reason": "waiting for the user", "category": "awaiting_reporter"},
+        )
+    )
     assert suspended["status"] == "suspended"
     assert suspended["sla"]["suspended"] is True
     assert api.post("desk", f"/incidents/{s.id}/suspend", {"reason": "again"}).status_code == 409
     clock.advance(hours=2)
     assert s.refresh()["sla"]["suspended_seconds"] == 7200
     # The reporter's note resumes an incident waiting for the reporter.
-    api.ok(api.post("reporter", f"/incidents/{s.id}/notes", {"text": "here you go",
-                                                             "internal": False}), 201)
+    api.ok(
+        api.post(
+            "reporter", f"/incidents/{s.id}/notes", {"text": "here you go", "internal": False}
+        ),
+        201,
+    )
     after = s.refresh()
     assert after["status"] == "in_progress"
     from datetime import datetime, timedelta
+
     moved = datetime.fromisoformat(after["sla"]["resolution_due"]) - datetime.fromisoformat(due)
     assert moved == timedelta(hours=2)
     assert api.post("desk", f"/incidents/{s.id}/resume").status_code == 409
@@ -236,16 +266,25 @@ def test_completing_a_task_of_a_suspended_incident_resumes_it_first(api):
 
 def test_notes_visibility(api):
     s = Scenario(api)
-    api.ok(api.post("desk", f"/incidents/{s.id}/notes", {"text": "internal", "internal": True}),
-           201)
-    api.ok(api.post("desk", f"/incidents/{s.id}/notes", {"text": "public", "internal": False}),
-           201)
-    assert api.post("reporter", f"/incidents/{s.id}/notes",
-                    {"text": "x", "internal": True}).status_code == 403
-    assert api.post("reporter2", f"/incidents/{s.id}/notes",
-                    {"text": "x", "internal": False}).status_code == 404
+    api.ok(
+        api.post("desk", f"/incidents/{s.id}/notes", {"text": "internal", "internal": True}), 201
+    )
+    api.ok(api.post("desk", f"/incidents/{s.id}/notes", {"text": "public", "internal": False}), 201)
+    assert (
+        api.post(
+            "reporter", f"/incidents/{s.id}/notes", {"text": "x", "internal": True}
+        ).status_code
+        == 403
+    )
+    assert (
+        api.post(
+            "reporter2", f"/incidents/{s.id}/notes", {"text": "x", "internal": False}
+        ).status_code
+        == 404
+    )
     assert [n["text"] for n in api.ok(api.get("reporter", f"/incidents/{s.id}/notes"))] == [
-        "public"]
+        "public"
+    ]
     assert len(api.ok(api.get("desk", f"/incidents/{s.id}/notes"))) == 2
     assert api.post("desk", f"/incidents/{s.id}/notes", {"text": " "}).status_code == 422
 
@@ -276,12 +315,34 @@ def test_incident_list_filters_and_paging(api):
 def test_incident_detail_shape(api):
     s = Scenario(api, channel="wechat")
     detail = api.ok(api.get("reporter", f"/incidents/{s.id}"))
-    for key in ("id", "number", "title", "description", "contact", "channel", "category",
-                "status", "phase", "priority", "impact", "urgency", "major", "sla", "tasks",
-                "links", "events", "process"):
+    for key in (
+        "id",
+        "number",
+        "title",
+        "description",
+        "contact",
+        "channel",
+        "category",
+        "status",
+        "phase",
+        "priority",
+        "impact",
+        "urgency",
+        "major",
+        "sla",
+        "tasks",
+        "links",
+        "events",
+        "process",
+    ):
         assert key in detail
-    assert set(detail["sla"]) == {"response_due", "resolution_due", "suspended",
-                                  "suspended_seconds", "breached"}
+    assert set(detail["sla"]) == {
+        "response_due",
+        "resolution_due",
+        "suspended",
+        "suspended_seconds",
+        "breached",
+    }
     assert detail["process"] == {"key": "incident_management", "version": 1}
     assert detail["events"][0]["type"] == "created"
     assert detail["events"][0]["actor"] == "reporter"

@@ -93,8 +93,9 @@ def test_restart_after_kill_continues_every_incident(api, database_url):
     server = Server(database_url)
     token = api.tokens["desk"]
     task = next(t for t in s.refresh()["tasks"] if t["name"] == "initial_handling")
-    status, _ = http("POST", f"{server.base}/tasks/{task['id']}/complete", token,
-                     {"resolved_at_desk": False})
+    status, _ = http(
+        "POST", f"{server.base}/tasks/{task['id']}/complete", token, {"resolved_at_desk": False}
+    )
     assert status == 200
     server.kill()
 
@@ -102,14 +103,21 @@ def test_restart_after_kill_continues_every_incident(api, database_url):
     try:
         status, body = http("GET", f"{server.base}/incidents/{s.id}", api.tokens["manager"])
         assert status == 200
-        assert sorted(t["name"] for t in body["tasks"]) == ["level2_investigation",
-                                                            "manager_review"]
-        status, token_body = http("POST", f"{server.base}/auth/token", "",
-                                  {"username": "l2", "password": PASSWORD})
+        assert sorted(t["name"] for t in body["tasks"]) == [
+            "level2_investigation",
+            "manager_review",
+        ]
+        status, token_body = http(
+            "POST", f"{server.base}/auth/token", "", {"username": "l2", "password": PASSWORD}
+        )
         assert status == 200
         l2_task = next(t for t in body["tasks"] if t["name"] == "level2_investigation")
-        status, _ = http("POST", f"{server.base}/tasks/{l2_task['id']}/complete",
-                         token_body["token"], {"level2_outcome": "solved"})
+        status, _ = http(
+            "POST",
+            f"{server.base}/tasks/{l2_task['id']}/complete",
+            token_body["token"],
+            {"level2_outcome": "solved"},
+        )
         assert status == 200
     finally:
         server.stop()

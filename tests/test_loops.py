@@ -40,10 +40,15 @@ def test_two_thousand_reassignments_then_normal_closure(ctx: ServiceContext):
         ctx, reporter, {"title": "Flaky VPN", "channel": "app", "contact": "", "description": ""}
     )
     iid = incident["id"]
-    tasks.complete_task(ctx, desk, _only_task(ctx, iid, "record_incident"),
-                        {"category": "network", "impact": "3", "urgency": "3"})
-    tasks.complete_task(ctx, desk, _only_task(ctx, iid, "initial_handling"),
-                        {"resolved_at_desk": False})
+    tasks.complete_task(
+        ctx,
+        desk,
+        _only_task(ctx, iid, "record_incident"),
+        {"category": "network", "impact": "3", "urgency": "3"},
+    )
+    tasks.complete_task(
+        ctx, desk, _only_task(ctx, iid, "initial_handling"), {"resolved_at_desk": False}
+    )
     sizes = []
     task_id = _only_task(ctx, iid, "level2_investigation")
     for n in range(2000):
@@ -61,8 +66,9 @@ def test_two_thousand_reassignments_then_normal_closure(ctx: ServiceContext):
     tasks.complete_task(ctx, l2, task_id, {"level2_outcome": "solved"})
     tasks.complete_task(ctx, l2, _only_task(ctx, iid, "level2_resolve"), {"resolution": "done"})
     tasks.complete_task(ctx, desk, _only_task(ctx, iid, "confirm_recovery"), {"recovered": True})
-    final = tasks.complete_task(ctx, desk, _only_task(ctx, iid, "record_feedback"),
-                                {"satisfaction": "4"})
+    final = tasks.complete_task(
+        ctx, desk, _only_task(ctx, iid, "record_feedback"), {"satisfaction": "4"}
+    )
     assert final["status"] == "closed"
     assert final["error"] is None
     with ctx.db.read() as session:
@@ -77,18 +83,30 @@ def test_two_thousand_reassignments_then_normal_closure(ctx: ServiceContext):
 def test_reopen_loop_many_times(ctx: ServiceContext):
     reporter, desk, l2 = (_actor(ctx, n) for n in ("reporter", "desk", "l2"))
     iid = incidents.create_incident(ctx, reporter, {"title": "Printer", "channel": "phone"})["id"]
-    tasks.complete_task(ctx, desk, _only_task(ctx, iid, "record_incident"),
-                        {"category": "hardware", "impact": "3", "urgency": "3"})
-    tasks.complete_task(ctx, desk, _only_task(ctx, iid, "initial_handling"),
-                        {"resolved_at_desk": True, "resolution": "reseated the tray"})
+    tasks.complete_task(
+        ctx,
+        desk,
+        _only_task(ctx, iid, "record_incident"),
+        {"category": "hardware", "impact": "3", "urgency": "3"},
+    )
+    tasks.complete_task(
+        ctx,
+        desk,
+        _only_task(ctx, iid, "initial_handling"),
+        {"resolved_at_desk": True, "resolution": "reseated the tray"},
+    )
     for _ in range(150):
-        tasks.complete_task(ctx, desk, _only_task(ctx, iid, "confirm_recovery"),
-                            {"recovered": False})
-        tasks.complete_task(ctx, l2, _only_task(ctx, iid, "level2_investigation"),
-                            {"level2_outcome": "solved"})
-        tasks.complete_task(ctx, l2, _only_task(ctx, iid, "level2_resolve"),
-                            {"resolution": "again"})
+        tasks.complete_task(
+            ctx, desk, _only_task(ctx, iid, "confirm_recovery"), {"recovered": False}
+        )
+        tasks.complete_task(
+            ctx, l2, _only_task(ctx, iid, "level2_investigation"), {"level2_outcome": "solved"}
+        )
+        tasks.complete_task(
+            ctx, l2, _only_task(ctx, iid, "level2_resolve"), {"resolution": "again"}
+        )
     tasks.complete_task(ctx, desk, _only_task(ctx, iid, "confirm_recovery"), {"recovered": True})
-    final = tasks.complete_task(ctx, desk, _only_task(ctx, iid, "record_feedback"),
-                                {"satisfaction": "2"})
+    final = tasks.complete_task(
+        ctx, desk, _only_task(ctx, iid, "record_feedback"), {"satisfaction": "2"}
+    )
     assert final["status"] == "closed"

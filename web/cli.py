@@ -15,7 +15,8 @@ from engine.persistence.migrate import migrate
 from engine.services import definitions, users
 from engine.services.context import ServiceContext
 from engine.services.errors import Conflict, Invalid
-from engine.workflow.lint import lint_bytes
+from engine.workflow.definitions import DefinitionInvalid, compile_definition
+from engine.workflow.serialization import StateSerializer
 from web.settings import Settings
 
 DEMO_ROLES = {
@@ -141,7 +142,17 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _lint(args: argparse.Namespace) -> int:
-    problems = lint_bytes(_read_file(args.file), helper_names=HELPER_NAMES, roles=LANE_ROLES)
+    """Everything a deployment checks (our rules, then SpiffWorkflow's parser)."""
+    try:
+        compile_definition(
+            _read_file(args.file),
+            helper_names=HELPER_NAMES,
+            roles=LANE_ROLES,
+            serializer=StateSerializer(),
+        )
+        problems = []
+    except DefinitionInvalid as exc:
+        problems = exc.problems
     for problem in problems:
         print(
             _format_problem(

@@ -369,10 +369,10 @@ class LintContext:
         return index
 
     @cached_property
-    def form_field_ids(self) -> dict[int, frozenset[str]]:
-        """Form field ids declared anywhere in each process, keyed by id(process)."""
+    def form_field_ids(self) -> dict[Element, frozenset[str]]:
+        """Form field ids declared anywhere in each executable process."""
         return {
-            id(process): frozenset(
+            process: frozenset(
                 str(f.get("id"))
                 for f in _descendants(process, ["formField"], CAMUNDA_NS)
                 if f.get("id")
@@ -381,21 +381,19 @@ class LintContext:
         }
 
     @cached_property
-    def script_names(self) -> dict[int, frozenset[str] | None]:
-        """Variables assigned by the script tasks of each process, keyed by id(process);
-        None when some script cannot be parsed, so its variables are unknowable."""
-        return {id(p): _assigned_names(p) for p in self.executable_processes}
+    def script_names(self) -> dict[Element, frozenset[str] | None]:
+        """Variables assigned by the script tasks of each executable process; None when some
+        script cannot be parsed, so its variables are unknowable."""
+        return {p: _assigned_names(p) for p in self.executable_processes}
 
     def known_names(self, process: Element) -> frozenset[str] | None:
         """Names expressions in `process` may read, or None if that cannot be known (a broken
         script is reported once; every name it would assign is not reported again)."""
-        key = id(process)
-        assigned = self.script_names.get(key, frozenset())
+        assigned = self.script_names.get(process, frozenset())
         if assigned is None:
             return None
-        return (
-            self.form_field_ids.get(key, frozenset()) | assigned | self.helper_names | SAFE_BUILTINS
-        )
+        fields = self.form_field_ids.get(process, frozenset())
+        return fields | assigned | self.helper_names | SAFE_BUILTINS
 
 
 Rule = Callable[[LintContext], Iterable[LintProblem]]
@@ -1328,12 +1326,13 @@ def _plane_overlaps(items: list[_Drawn]) -> Iterator[LintProblem]:
 
 
 def _overlap_problems(ctx: LintContext) -> Iterator[LintProblem]:
-    planes: dict[int, list[_Drawn]] = defaultdict(list)
+    # Keyed by the plane element itself: an id() of a temporary lxml proxy is not stable.
+    planes: dict[Element, list[_Drawn]] = defaultdict(list)
     for node in ctx.flow_nodes:
         found = _single_shape(ctx, node)
         if found is not None:
             shape, box = found
-            planes[id(shape.getparent())].append(_Drawn(node, shape, box))
+            planes[shape.getparent()].append(_Drawn(node, shape, box))
     for items in planes.values():
         yield from _plane_overlaps(items)
 
