@@ -106,6 +106,7 @@ class Node:
     parent: str | None = None
     bounds: tuple[float, float, float, float] | None = None
     shape: bool = True
+    plane: str | None = None  # drawn in a drill-down diagram of this subprocess
 
 
 @dataclass
@@ -257,13 +258,21 @@ class Doc:
         for index, name in enumerate(self.lanes):
             box = (30, index * LANE_HEIGHT, self._width(), LANE_HEIGHT)
             shapes.append(self._shape(f"Lane_{name}", box))
-        shapes += [self._shape(n.id, self.box(n)) for n in self.nodes if n.shape]
-        edges = [self._edge(f) for f in self.flows if f.edge]
-        return (
-            '<bpmndi:BPMNDiagram id="Diagram_1">'
-            '<bpmndi:BPMNPlane id="Plane_1" bpmnElement="Collaboration_1">\n'
-            + "".join(shapes + edges)
+        diagrams: dict[str | None, list[str]] = {None: shapes}
+        for node in self.nodes:
+            if node.shape:
+                diagrams.setdefault(node.plane, []).append(self._shape(node.id, self.box(node)))
+        for flow in self.flows:
+            if flow.edge:
+                plane = next((n.plane for n in self.nodes if n.id == flow.source), None)
+                diagrams.setdefault(plane, []).append(self._edge(flow))
+        return "".join(
+            f'<bpmndi:BPMNDiagram id="Diagram_{plane or 1}">'
+            f'<bpmndi:BPMNPlane id="Plane_{plane or 1}" '
+            f'bpmnElement="{plane or "Collaboration_1"}">\n'
+            + "".join(items)
             + "</bpmndi:BPMNPlane></bpmndi:BPMNDiagram>\n"
+            for plane, items in diagrams.items()
         )
 
     def _lanes_height(self) -> float:
@@ -1563,6 +1572,35 @@ def test_touching_shapes_do_not_overlap() -> None:
     x, y, w, h = doc.box(doc.node("Task_record"))
     doc.node("Script_priority").bounds = (x + w, y, w, h)
     assert doc.lint() == []
+
+
+def _doc_with_collapsed_subprocess() -> Doc:
+    """A collapsed subprocess whose contents are drawn in their own diagram, at coordinates
+    that coincide with shapes of the main diagram and lie outside every lane."""
+    doc = Doc()
+    doc.insert_after("Script_priority", Node("Sub_1", "subProcess"))
+    doc.nodes += [
+        Node("Sub_start", "startEvent", parent="Sub_1", plane="Sub_1", bounds=(262, 102, 36, 36)),
+        Node("Sub_work", "manualTask", parent="Sub_1", plane="Sub_1", bounds=(380, 80, 100, 80)),
+        Node("Sub_end", "endEvent", parent="Sub_1", plane="Sub_1", bounds=(600, 900, 36, 36)),
+    ]
+    doc.flows += [
+        Flow("Flow_s1", "Sub_start", "Sub_work", parent="Sub_1"),
+        Flow("Flow_s2", "Sub_work", "Sub_end", parent="Sub_1"),
+    ]
+    return doc
+
+
+def test_shapes_in_different_diagrams_do_not_overlap() -> None:
+    text = _doc_with_collapsed_subprocess().xml()
+    assert text.count("<bpmndi:BPMNDiagram") == 2
+    assert lint_xml(text) == []
+
+
+def test_overlap_is_checked_within_a_drill_down_diagram() -> None:
+    doc = _doc_with_collapsed_subprocess()
+    doc.node("Sub_end").bounds = (400, 100, 36, 36)
+    only(doc.lint(), "Sub_end", "shape overlaps the shape of manualTask 'Sub_work'")
 
 
 def test_overlap_reports_are_capped() -> None:

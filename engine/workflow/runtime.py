@@ -132,15 +132,26 @@ class ProcessRuntime:
         helpers: ScriptHelpers,
     ) -> StepOutcome:
         workflow = self._load(source, state, helpers)
+        return self._complete(workflow, task_id, values)
+
+    def start_in_memory(self, source: SpecSource, helpers: ScriptHelpers) -> InMemoryInstance:
+        """An instance that is never saved: for replaying history and measuring the engine."""
+        spec, subprocess_specs = self._spec(source)
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=build_script_engine(helpers))
+        instance = InMemoryInstance(self, workflow)
+        instance.last = self._advance(workflow, [], persist=False)
+        return instance
+
+    def _complete(
+        self, workflow: Any, task_id: str, values: dict[str, Any], *, persist: bool = True
+    ) -> StepOutcome:
         task = self._ready_user_task(workflow, task_id)
         task.data.update(values)
-        passed: list[str] = []
         try:
             task.run()
         except SpiffWorkflowException as exc:
             raise _step_failed(exc, task) from exc
-        passed.append(task.task_spec.bpmn_id)
-        return self._advance(workflow, passed)
+        return self._advance(workflow, [task.task_spec.bpmn_id], persist=persist)
 
     def ready_tasks(self, source: SpecSource, state: str) -> list[ReadyTask]:
         workflow = self._load(source, state, {})
@@ -185,7 +196,7 @@ class ProcessRuntime:
             raise TaskNotReady(task_id)
         return task
 
-    def _advance(self, workflow: Any, passed: list[str]) -> StepOutcome:
+    def _advance(self, workflow: Any, passed: list[str], *, persist: bool = True) -> StepOutcome:
         completed: list[Any] = []
         try:
             workflow.do_engine_steps(did_complete_task=completed.append)
@@ -201,10 +212,12 @@ class ProcessRuntime:
         if not finished:
             for sub in [workflow, *workflow.subprocesses.values()]:
                 compact_task_tree(sub)
-        try:
-            state = self.serializer.state_to_json(workflow)
-        except (TypeError, ValueError) as exc:
-            raise ProcessStepFailed(f"task data cannot be saved: {exc}", None) from exc
+        state = ""
+        if persist:
+            try:
+                state = self.serializer.state_to_json(workflow)
+            except (TypeError, ValueError) as exc:
+                raise ProcessStepFailed(f"task data cannot be saved: {exc}", None) from exc
         return StepOutcome(
             state=state,
             ready=ready,
@@ -214,6 +227,23 @@ class ProcessRuntime:
             reached_end=reached_end,
             next_timer_at=_next_timer(workflow),
         )
+
+
+class InMemoryInstance:
+    """A running instance held in memory (see `ProcessRuntime.start_in_memory`)."""
+
+    def __init__(self, runtime: ProcessRuntime, workflow: Any) -> None:
+        self._runtime = runtime
+        self._workflow = workflow
+        self.last: StepOutcome | None = None
+
+    @property
+    def ready(self) -> list[ReadyTask]:
+        return self.last.ready if self.last is not None else []
+
+    def complete(self, task_id: str, values: dict[str, Any]) -> StepOutcome:
+        self.last = self._runtime._complete(self._workflow, task_id, values, persist=False)
+        return self.last
 
 
 def _find_task(workflow: Any, uuid: UUID) -> Any:
