@@ -57,7 +57,7 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     roles: Mapped[list[UserRole]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", back_populates="user"
+        cascade="all, delete-orphan", back_populates="user"
     )
 
     @property
@@ -159,7 +159,8 @@ class Incident(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     row_version: Mapped[int] = mapped_column(Integer)
 
-    definition: Mapped[ProcessDefinition] = relationship(lazy="joined")
+    definition: Mapped[ProcessDefinition] = relationship(lazy="joined", innerjoin=True)
+    reporter: Mapped[User] = relationship(lazy="joined", innerjoin=True)
 
     __mapper_args__ = {"version_id_col": row_version}
 

@@ -8,7 +8,7 @@ suspended no clock counts.  The due-time arithmetic itself lives in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,14 +54,4 @@ def clock_states(
     return {
         RESPONSE: clock_state(target.response_seconds, per_clock[RESPONSE], now),
         RESOLUTION: clock_state(target.resolution_seconds, per_clock[RESOLUTION], now),
-    }
-
-
-def due_times(
-    target: SlaTarget, events: Iterable[LoggedEvent], now: datetime
-) -> Mapping[str, datetime | None]:
-    states = clock_states(target, events, now)
-    return {
-        "response_due": states[RESPONSE].due_at,
-        "resolution_due": states[RESOLUTION].due_at,
     }

@@ -1,17 +1,22 @@
-"""Append-only incident events, with an in-memory copy for the SLA clocks."""
+"""Append-only incident events, with the clock-relevant ones at hand for the SLA.
+
+The clock events are read from the database only when a use case needs them
+(most task completions do not move a clock).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.domain.sla import SlaTarget
+from engine.domain.sla import ClockState, SlaTarget
 from engine.persistence.models import Event, Incident
-from engine.services.clocks import RESPONSE_STOP_TASK, LoggedEvent, due_times
+from engine.services.clocks import RESPONSE_STOP_TASK, LoggedEvent, clock_states
 
-# Only these types move a clock; the log loads nothing else for the SLA.
+# Only these types move a clock.
 CLOCK_EVENT_TYPES = (
     "created",
     "task_completed",
@@ -23,9 +28,13 @@ CLOCK_EVENT_TYPES = (
 )
 
 
+def moves_a_clock(type_: str, task: str | None) -> bool:
+    return type_ in CLOCK_EVENT_TYPES and (type_ != "task_completed" or task == RESPONSE_STOP_TASK)
+
+
 def clock_events_of(session: Session, incident_id: int) -> list[LoggedEvent]:
-    """The events that move a clock; completions other than the one that stops
-    the response clock are left out, so loops do not make this grow."""
+    """Completions other than the one that stops the response clock are left
+    out, so loops do not make this grow."""
     rows = session.execute(
         select(Event.at, Event.type, Event.task)
         .where(
@@ -39,23 +48,31 @@ def clock_events_of(session: Session, incident_id: int) -> list[LoggedEvent]:
 
 
 class EventLog:
-    def __init__(self, session: Session, incident: Incident, loaded: list[LoggedEvent]) -> None:
+    def __init__(self, session: Session, incident: Incident, *, new: bool = False) -> None:
         self.session = session
         self.incident = incident
-        self.clock_relevant = loaded
+        # A new incident has no stored events yet: nothing to read.
+        self._stored: list[LoggedEvent] | None = [] if new else None
+        self._added: list[LoggedEvent] = []
+        self.clock_changed = False
 
-    @classmethod
-    def load(cls, session: Session, incident: Incident) -> EventLog:
-        return cls(session, incident, clock_events_of(session, incident.id))
-
-    def add(self, type_: str, actor: str, at: Any, task: str | None = None, **data: Any) -> None:
+    def add(
+        self, type_: str, actor: str, at: datetime, task: str | None = None, **data: Any
+    ) -> None:
         self.session.add(
             Event(
                 incident_id=self.incident.id, at=at, actor=actor, type=type_, task=task, data=data
             )
         )
-        if type_ in CLOCK_EVENT_TYPES:
-            self.clock_relevant.append(LoggedEvent(at, type_, task))
+        if moves_a_clock(type_, task):
+            self._added.append(LoggedEvent(at, type_, task))
+            self.clock_changed = True
 
-    def due_times(self, target: SlaTarget, now: Any) -> dict[str, Any]:
-        return dict(due_times(target, self.clock_relevant, now))
+    def clock_events(self) -> list[LoggedEvent]:
+        if self._stored is None:
+            with self.session.no_autoflush:
+                self._stored = clock_events_of(self.session, self.incident.id)
+        return [*self._stored, *self._added]
+
+    def clock_states(self, target: SlaTarget, now: datetime) -> dict[str, ClockState]:
+        return clock_states(target, self.clock_events(), now)

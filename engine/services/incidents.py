@@ -89,7 +89,7 @@ def create_incident(ctx: ServiceContext, actor: Actor, payload: Any) -> dict[str
         session.add(incident)
         session.flush()
         incident.number = f"INC-{incident.id:06d}"
-        log = EventLog(session, incident, [])
+        log = EventLog(session, incident, new=True)
         log.add("created", actor.username, now, channel=incident.channel)
         outcome = run_step(
             ctx,
@@ -219,7 +219,7 @@ def patch_incident(
             matrix = matrix_of(incident.policy_snapshot)
             incident.priority = priority_for(matrix, incident.impact, incident.urgency)
             incident.major = is_major(incident.impact, incident.priority)
-        log = EventLog.load(session, incident)
+        log = EventLog(session, incident)
         log.add("reclassified", actor.username, now, **values)
         if incident.priority != old_priority:
             log.add(
@@ -299,7 +299,7 @@ def add_note(ctx: ServiceContext, actor: Actor, incident_id: int, payload: Any) 
             incident_id=incident.id, author=actor.username, at=now, text=text, internal=internal
         )
         session.add(note)
-        log = EventLog.load(session, incident)
+        log = EventLog(session, incident)
         log.add("note_added", actor.username, now, internal=internal)
         if (
             incident.reporter_id == actor.id
@@ -333,7 +333,7 @@ def suspend(ctx: ServiceContext, actor: Actor, incident_id: int, payload: Any) -
         if incident.status not in SUSPENDABLE:
             raise Conflict(f"a {incident.status} incident cannot be suspended")
         now = ctx.now()
-        log = EventLog.load(session, incident)
+        log = EventLog(session, incident)
         incident.status_before_suspend = incident.status
         incident.status = "suspended"
         incident.suspended_since = now
@@ -362,7 +362,7 @@ def resume(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[str, Any
         if incident.status != "suspended":
             raise Conflict("the incident is not suspended")
         now = ctx.now()
-        log = EventLog.load(session, incident)
+        log = EventLog(session, incident)
         _resume(ctx, incident, log, actor.username, now, reason="resumed by hand")
         incident.updated_at = now
         session.flush()

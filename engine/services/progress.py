@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from engine.domain.priority import to_level
 from engine.domain.script_helpers import bind_helpers
+from engine.domain.sla import SlaTarget
 from engine.persistence.models import Incident, InstanceState, LinkedRecord, User, UserTaskRow
+from engine.services.clocks import RESOLUTION, RESPONSE
 from engine.services.context import ServiceContext
 from engine.services.definitions import spec_source
 from engine.services.errors import Invalid
@@ -52,7 +54,7 @@ def helpers_for(ctx: ServiceContext, incident: Incident, log: EventLog) -> dict[
     snapshot = incident.policy_snapshot
     targets = targets_of(snapshot)
     return bind_helpers(
-        matrix_of(snapshot), targets, lambda priority: log.due_times(targets[priority], ctx.now())
+        matrix_of(snapshot), targets, lambda priority: due_times(log, targets[priority], ctx.now())
     )
 
 
@@ -83,9 +85,11 @@ def apply_outcome(
     actor: str,
     completed: UserTaskRow | None = None,
     values: dict[str, Any] | None = None,
-) -> None:
+) -> list[UserTaskRow]:
+    """Record what the step did; return the incident's ready tasks."""
     now = ctx.now()
     values = values or {}
+    old_priority = incident.priority
     _copy_classification(incident, outcome.data)
     if completed is not None and completed.name == "record_incident" and incident.status == "new":
         incident.status = "in_progress"
@@ -99,7 +103,7 @@ def apply_outcome(
         log.add("reopened", actor, now)
     if completed is not None:
         _create_linked_records(session, incident, log, completed, values, actor, now)
-    _sync_tasks(session, incident, log, outcome.ready, actor, now, completed, values)
+    ready_rows = _sync_tasks(session, incident, log, outcome.ready, actor, now, completed, values)
     _update_phase(incident, outcome.ready)
     if outcome.finished:
         if outcome.reached_end:
@@ -110,24 +114,29 @@ def apply_outcome(
         else:
             incident.error = "the process reported completion without reaching an end event"
             log.add("error", "system", now, message=incident.error)
-    refresh_sla(ctx, incident, log)
+    if log.clock_changed or incident.priority != old_priority:
+        refresh_sla(ctx, incident, log)
     incident.next_timer_at = outcome.next_timer_at
     incident.updated_at = now
     _save_state(session, incident, outcome.state)
+    return ready_rows
 
 
 def refresh_sla(ctx: ServiceContext, incident: Incident, log: EventLog) -> None:
     """Recompute the due-time columns from the event log (one formula, in the domain)."""
-    if incident.priority is None:
-        targets = targets_of(incident.policy_snapshot)
-        # Until classified, the lowest priority's targets would be a guess: use P1's
-        # response target so a new incident is never shown as relaxed.
-        target = targets[min(targets)]
-    else:
-        target = targets_of(incident.policy_snapshot)[incident.priority]
-    due = log.due_times(target, ctx.now())
-    incident.response_due = due["response_due"]
-    incident.resolution_due = due["resolution_due"]
+    targets = targets_of(incident.policy_snapshot)
+    # Until classified, use P1's targets so a new incident is never shown as relaxed.
+    target = targets[incident.priority if incident.priority is not None else min(targets)]
+    states = log.clock_states(target, ctx.now())
+    incident.response_due = states[RESPONSE].due_at
+    incident.resolution_due = states[RESOLUTION].due_at
+    if incident.priority is not None and any(s.breached for s in states.values()):
+        incident.breached = True
+
+
+def due_times(log: EventLog, target: SlaTarget, now: datetime) -> dict[str, datetime | None]:
+    states = log.clock_states(target, now)
+    return {"response_due": states[RESPONSE].due_at, "resolution_due": states[RESOLUTION].due_at}
 
 
 def _copy_classification(incident: Incident, data: dict[str, Any]) -> None:
@@ -151,7 +160,7 @@ def _sync_tasks(
     now: datetime,
     completed: UserTaskRow | None,
     values: dict[str, Any],
-) -> None:
+) -> list[UserTaskRow]:
     open_rows = {
         row.id: row
         for row in session.scalars(
@@ -167,8 +176,10 @@ def _sync_tasks(
             row.closed_at = now
             row.closed_by = actor
             log.add("cancelled", actor, now, task=row.name, task_id=row.id)
+    ready_rows = []
     for task in ready:
         if task.id in open_rows:
+            ready_rows.append(open_rows[task.id])
             continue
         row = UserTaskRow(
             id=task.id,
@@ -180,6 +191,7 @@ def _sync_tasks(
             created_at=now,
         )
         session.add(row)
+        ready_rows.append(row)
         if task.lane == MANAGEMENT_LANE:
             log.add("management_escalation", actor, now, task=task.element_id, task_id=task.id)
         if _is_technical_escalation(completed, task):
@@ -192,6 +204,7 @@ def _sync_tasks(
                 to=task.lane,
             )
         _assign_on_reassign(session, log, row, completed, values, actor, now)
+    return ready_rows
 
 
 def _is_technical_escalation(completed: UserTaskRow | None, task: ReadyTask) -> bool:

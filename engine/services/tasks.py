@@ -78,7 +78,8 @@ def complete_task(
 ) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise Invalid("the body must be a JSON object of form values", {})
-    with ctx.db.write() as session:
+    with ctx.db.write() as session, session.no_autoflush:
+        # One flush at the end: every row this step writes goes out together.
         row, incident = _load_for_lane(session, actor, task_id, for_update=True)
         _check_ready_and_claim(row, actor)
         spec = _task_spec(ctx, incident, row.name)
@@ -88,7 +89,7 @@ def complete_task(
             raise Invalid("invalid form values", exc.errors) from exc
         _check_reassign_target(session, row, values)
         now = ctx.now()
-        log = EventLog.load(session, incident)
+        log = EventLog(session, incident)
         resume_if_suspended(ctx, incident, log, actor.username, now)
         log.add("task_completed", actor.username, now, task=row.name, task_id=row.id, values=values)
         row.state = "completed"
@@ -110,9 +111,9 @@ def complete_task(
         except (TaskNotFound, TaskNotReady) as exc:
             # The table and the engine disagree: treat as already done elsewhere.
             raise Conflict(f"task {task_id} is no longer ready") from exc
-        apply_outcome(ctx, session, incident, log, outcome, actor.username, row, values)
+        ready = apply_outcome(ctx, session, incident, log, outcome, actor.username, row, values)
         session.flush()
-        return incident_detail(session, incident, now, include_events=False)
+        return incident_detail(session, incident, now, include_events=False, ready_tasks=ready)
 
 
 def claim(ctx: ServiceContext, actor: Actor, task_id: str) -> dict[str, Any]:
@@ -122,7 +123,7 @@ def claim(ctx: ServiceContext, actor: Actor, task_id: str) -> dict[str, Any]:
         if row.claimed_by != actor.id:
             row.claimed_by = actor.id
             row.claimant = session.get(User, actor.id)
-            EventLog(session, incident, []).add(
+            EventLog(session, incident).add(
                 "claimed", actor.username, ctx.now(), task=row.name, task_id=row.id
             )
         session.flush()
@@ -136,7 +137,7 @@ def release(ctx: ServiceContext, actor: Actor, task_id: str) -> dict[str, Any]:
         if row.claimed_by is not None:
             row.claimed_by = None
             row.claimant = None
-            EventLog(session, incident, []).add(
+            EventLog(session, incident).add(
                 "released", actor.username, ctx.now(), task=row.name, task_id=row.id
             )
         session.flush()
@@ -158,7 +159,7 @@ def assign(ctx: ServiceContext, actor: Actor, task_id: str, payload: Any) -> dic
             )
         row.claimed_by = assignee.id
         row.claimant = assignee
-        EventLog(session, incident, []).add(
+        EventLog(session, incident).add(
             "assigned",
             actor.username,
             ctx.now(),
@@ -173,20 +174,22 @@ def assign(ctx: ServiceContext, actor: Actor, task_id: str, payload: Any) -> dic
 def _load_for_lane(
     session: Session, actor: Actor, task_id: str, *, for_update: bool = False
 ) -> tuple[UserTaskRow, Incident]:
-    row = session.get(UserTaskRow, task_id)
-    if row is None:
+    # The instance state comes along (outer join) so completing needs no extra read.
+    query = (
+        select(UserTaskRow, Incident, InstanceState)
+        .join(Incident, Incident.id == UserTaskRow.incident_id)
+        .outerjoin(InstanceState, InstanceState.incident_id == Incident.id)
+        .where(UserTaskRow.id == task_id)
+    )
+    if for_update:
+        # Both rows: a racing completion that committed while we waited is seen.
+        query = query.with_for_update(of=[UserTaskRow, Incident])
+    found = session.execute(query).first()
+    if found is None:
         raise NotFound(f"task {task_id} not found")
+    row, incident, _state = found
     if row.lane not in actor.roles:
         raise Forbidden(f"task {task_id} belongs to the {row.lane} lane")
-    incident = session.get(
-        Incident, row.incident_id, with_for_update={"of": Incident} if for_update else None
-    )
-    if incident is None:
-        raise NotFound(f"task {task_id} not found")
-    if for_update:
-        # Re-read the row now that the incident is locked: a racing completion may
-        # have committed while we waited.
-        session.refresh(row)
     return row, incident
 
 

@@ -123,20 +123,29 @@ def issue_token(ctx: ServiceContext, username: str, password: str) -> IssuedToke
 
 
 def actor_for_token(ctx: ServiceContext, token: str) -> Actor:
+    """One query per request: the token, its user and the user's roles."""
     with ctx.db.read() as session:
-        row = session.execute(
-            select(ApiToken, User)
+        rows = session.execute(
+            select(
+                ApiToken.expires_at,
+                ApiToken.revoked_at,
+                User.id,
+                User.username,
+                User.active,
+                UserRole.role,
+            )
             .join(User, User.id == ApiToken.user_id)
+            .outerjoin(UserRole, UserRole.user_id == User.id)
             .where(ApiToken.token_hash == _token_hash(token))
-        ).first()
-        if row is None:
-            raise Unauthorized("unknown token")
-        api_token, user = row
-        if api_token.revoked_at is not None or api_token.expires_at <= ctx.now():
-            raise Unauthorized("token expired or revoked")
-        if not user.active:
-            raise Unauthorized("user deactivated")
-        return actor_of(user)
+        ).all()
+    if not rows:
+        raise Unauthorized("unknown token")
+    expires_at, revoked_at, user_id, username, active, _ = rows[0]
+    if revoked_at is not None or expires_at <= ctx.now():
+        raise Unauthorized("token expired or revoked")
+    if not active:
+        raise Unauthorized("user deactivated")
+    return Actor(id=user_id, username=username, roles=frozenset(r[5] for r in rows if r[5]))
 
 
 def _token_hash(token: str) -> str:

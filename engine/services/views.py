@@ -8,10 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.persistence.models import Event, Incident, LinkedRecord, Note, User, UserTaskRow
-from engine.services.clocks import RESOLUTION, RESPONSE, clock_states
-from engine.services.event_log import clock_events_of
-from engine.services.policy import targets_of
+from engine.persistence.models import Event, Incident, LinkedRecord, Note, UserTaskRow
 
 
 def iso(value: datetime | None) -> str | None:
@@ -59,26 +56,28 @@ def incident_detail(
     *,
     include_events: bool = True,
     include_internal: bool = True,
+    ready_tasks: list[UserTaskRow] | None = None,
 ) -> dict[str, Any]:
+    """`ready_tasks`, when the caller has them at hand, saves a query."""
+    if ready_tasks is None:
+        ready_tasks = list(
+            session.scalars(
+                select(UserTaskRow)
+                .where(UserTaskRow.incident_id == incident.id, UserTaskRow.state == "ready")
+                .order_by(UserTaskRow.created_at)
+            )
+        )
     result = incident_summary(incident)
-    reporter = session.get(User, incident.reporter_id)
     result.update(
         {
             "description": incident.description,
             "contact": incident.contact,
-            "reporter": reporter.username if reporter else None,
+            "reporter": incident.reporter.username,
             "resolved_at": iso(incident.resolved_at),
             "closed_at": iso(incident.closed_at),
             "error": incident.error,
-            "sla": _sla(session, incident, now),
-            "tasks": [
-                task_summary(row, incident)
-                for row in session.scalars(
-                    select(UserTaskRow)
-                    .where(UserTaskRow.incident_id == incident.id, UserTaskRow.state == "ready")
-                    .order_by(UserTaskRow.created_at)
-                )
-            ],
+            "sla": _sla(incident, now),
+            "tasks": [task_summary(row, incident) for row in ready_tasks],
             "links": [
                 {
                     "kind": r.kind,
@@ -127,20 +126,27 @@ def note_view(note: Note) -> dict[str, Any]:
     }
 
 
-def _sla(session: Session, incident: Incident, now: datetime) -> dict[str, Any]:
+def _sla(incident: Incident, now: datetime) -> dict[str, Any]:
     suspended_seconds = incident.suspended_seconds
     if incident.suspended_since is not None:
         suspended_seconds += (now - incident.suspended_since).total_seconds()
-    breached = incident.breached
-    priority = incident.priority
-    if priority is not None:
-        events = clock_events_of(session, incident.id)
-        states = clock_states(targets_of(incident.policy_snapshot)[priority], events, now)
-        breached = breached or states[RESPONSE].breached or states[RESOLUTION].breached
     return {
         "response_due": iso(incident.response_due),
         "resolution_due": iso(incident.resolution_due),
         "suspended": incident.status == "suspended",
         "suspended_seconds": round(suspended_seconds, 3),
-        "breached": breached,
+        "breached": incident.breached or _overdue(incident, now),
     }
+
+
+def _overdue(incident: Incident, now: datetime) -> bool:
+    """A running clock past its due time (recorded as a breach when it fires)."""
+    if incident.priority is None or incident.status in ("suspended", "closed"):
+        return False
+    if incident.status == "new" and incident.response_due and incident.response_due <= now:
+        return True
+    return bool(
+        incident.status in ("new", "in_progress")
+        and incident.resolution_due
+        and incident.resolution_due <= now
+    )
