@@ -1,0 +1,100 @@
+"""Guards around the engine: false completion, stale writes, task checks."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine.persistence.models import Event, Incident
+from engine.services.event_log import EventLog
+from engine.services.progress import apply_outcome
+from engine.workflow.runtime import StepOutcome, TaskNotFound, TaskNotReady
+from tests.scenario import Scenario
+
+
+def test_completion_without_an_end_event_marks_the_incident_errored(api, ctx):
+    s = Scenario(api)
+    with ctx.db.write() as session:
+        incident = session.get(Incident, s.id)
+        assert incident is not None
+        log = EventLog(session, incident)
+        false_completion = StepOutcome(state="{}", ready=[], finished=True, reached_end=False)
+        apply_outcome(ctx, session, incident, log, false_completion, "system")
+    detail = s.refresh()
+    assert detail["status"] != "closed"
+    assert detail["error"] == "the process reported completion without reaching an end event"
+    assert detail["events"][-1]["type"] == "error"
+
+
+def test_stale_write_is_refused(api, ctx):
+    s = Scenario(api)
+    first = ctx.db._sessions()
+    second = ctx.db._sessions()
+    try:
+        b = second.get(Incident, s.id)
+        second.commit()  # b keeps the version it read (expire_on_commit=False)
+        a = first.get(Incident, s.id)
+        assert a is not None and b is not None
+        a.title = "first writer"
+        first.commit()
+        b.title = "second writer"
+        with pytest.raises(StaleDataError):
+            second.commit()
+    finally:
+        first.close()
+        second.rollback()
+        second.close()
+    assert s.refresh()["title"] == "first writer"
+
+
+def test_stale_write_maps_to_409(api, monkeypatch):
+    s = Scenario(api)
+    import engine.services.incidents as incidents
+
+    def lost_race(*args, **kwargs):
+        raise StaleDataError("UPDATE statement on table 'incidents' expected to update 1 row")
+
+    monkeypatch.setattr(incidents, "suspend", lost_race)
+    response = api.post("desk", f"/incidents/{s.id}/suspend", {"reason": "x"})
+    assert response.status_code == 409
+    assert "changed by someone else" in response.get_json()["error"]
+
+
+def test_runtime_refuses_unknown_and_finished_tasks(api, ctx):
+    s = Scenario(api)
+    task_id = s.task_id("record_incident")
+    s.record()
+    with ctx.db.read() as session:
+        incident = session.get(Incident, s.id)
+        assert incident is not None
+        from engine.persistence.models import InstanceState
+        from engine.services.definitions import spec_source
+
+        state = session.get(InstanceState, s.id)
+        assert state is not None
+        source = spec_source(incident.definition)
+        # A completed task is gone from the compacted tree or no longer READY.
+        with pytest.raises((TaskNotReady, TaskNotFound)):
+            ctx.runtime.complete(source, state.state_json, task_id, {}, {})
+        with pytest.raises(TaskNotFound):
+            ctx.runtime.complete(source, state.state_json, "not-a-uuid", {}, {})
+        with pytest.raises(TaskNotFound):
+            ctx.runtime.complete(
+                source, state.state_json, "00000000-0000-0000-0000-000000000000", {}, {}
+            )
+
+
+def test_every_state_change_writes_an_event(api, ctx):
+    s = Scenario(api)
+    s.record(impact="1", urgency="1")
+    s.desk_passes_on()
+    with ctx.db.read() as session:
+        types = list(session.scalars(select(Event.type).where(Event.incident_id == s.id)))
+    assert types == [
+        "created",
+        "task_completed",
+        "management_escalation",
+        "task_completed",
+        "technical_escalation",
+    ]
