@@ -124,8 +124,8 @@ def issue_token(ctx: ServiceContext, username: str, password: str) -> IssuedToke
 
 def actor_for_token(ctx: ServiceContext, token: str) -> Actor:
     """One query per request: the token, its user and the user's roles."""
-    with ctx.db.read() as session:
-        rows = session.execute(
+    with ctx.db.read_connection() as connection:
+        rows = connection.execute(
             select(
                 ApiToken.expires_at,
                 ApiToken.revoked_at,
