@@ -170,3 +170,42 @@ class Api:
 @pytest.fixture
 def api(app: Any, template: Template) -> Api:
     return Api(app.test_client(), template.tokens)
+
+
+class Browser:
+    """The HTML pages as a signed-in user, through Flask's test client (CSRF on)."""
+
+    def __init__(self, app: Any) -> None:
+        self.client = app.test_client()
+
+    def csrf_token(self, path: str = "/login") -> str:
+        import re
+
+        page = self.client.get(path)
+        match = re.search(rb'name="csrf_token" value="([^"]+)"', page.data)
+        assert match, f"no CSRF token on {path}"
+        return match.group(1).decode()
+
+    def login(self, username: str, password: str = PASSWORD) -> Any:
+        token = self.csrf_token("/login")
+        response = self.client.post(
+            "/login", data={"username": username, "password": password, "csrf_token": token}
+        )
+        assert response.status_code == 302, response.data[:500]
+        return response
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.client.get(path, **kw)
+
+    def post(self, path: str, data: dict[str, Any] | None = None, *, csrf_from: str | None = None,
+             with_csrf: bool = True, **kw: Any) -> Any:
+        data = dict(data or {})
+        if with_csrf:
+            data["csrf_token"] = self.csrf_token(csrf_from or path)
+        return self.client.post(path, data=data, **kw)
+
+
+@pytest.fixture
+def browser(app: Any) -> Browser:
+    """A fresh browser; call `.login(username)` first for pages behind sign-in."""
+    return Browser(app)

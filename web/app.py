@@ -11,6 +11,7 @@ from engine.services.context import ServiceContext
 from web.api import api_blueprint
 from web.errors import register_error_handlers
 from web.settings import Settings
+from web.ui import init_ui
 
 
 def create_app(settings: Settings | None = None, context: ServiceContext | None = None) -> Flask:
@@ -23,6 +24,10 @@ def create_app(settings: Settings | None = None, context: ServiceContext | None 
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.secure_cookies,
+        WTF_CSRF_TIME_LIMIT=None,
         JSON_SORT_KEYS=False,
     )
     if context is None:
@@ -33,5 +38,6 @@ def create_app(settings: Settings | None = None, context: ServiceContext | None 
     app.extensions["itsm"] = context
     app.extensions["itsm_settings"] = settings
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
+    init_ui(app)
     register_error_handlers(app)
     return app

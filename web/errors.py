@@ -1,10 +1,12 @@
-"""Every error becomes one JSON shape, mapped in one place."""
+"""Every error is mapped here, once: JSON under /api, a page elsewhere."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import gettext as _
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
@@ -14,26 +16,55 @@ from engine.services.errors import ServiceError
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, message: str, details: object = None) -> tuple[Response, int]:
-    return jsonify({"error": message, "details": details}), status
+def _titles() -> dict[int, str]:
+    return {
+        400: _("Bad request"),
+        401: _("Please sign in"),
+        403: _("Not allowed"),
+        404: _("Not found"),
+        409: _("Someone was faster"),
+        413: _("Too large"),
+        422: _("Please check the values"),
+        500: _("Something went wrong"),
+    }
+
+
+def error_response(status: int, message: str, details: Any = None) -> tuple[Response | str, int]:
+    if request.path.startswith("/api/"):
+        return jsonify({"error": message, "details": details}), status
+    listed = []
+    if isinstance(details, dict):
+        listed = [f"{k}: {v}" for k, v in details.items()]
+    elif isinstance(details, list):
+        listed = [str(d.get("message", d)) if isinstance(d, dict) else str(d) for d in details]
+    page = render_template(
+        "error.html",
+        code=status,
+        title=_titles().get(status, str(status)),
+        message=message,
+        details=listed,
+        back=request.referrer if request.referrer and request.referrer != request.url else None,
+    )
+    return page, status
 
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
-    def _service_error(exc: ServiceError) -> tuple[Response, int]:
+    def _service_error(exc: ServiceError) -> tuple[Response | str, int]:
         return error_response(exc.status, exc.message, exc.details)
 
     @app.errorhandler(StaleDataError)
-    def _stale(exc: StaleDataError) -> tuple[Response, int]:
+    def _stale(exc: StaleDataError) -> tuple[Response | str, int]:
         return error_response(409, "the incident was changed by someone else; reload and retry")
 
     @app.errorhandler(OperationalError)
-    def _busy(exc: OperationalError) -> tuple[Response, int]:
-        if "locked" in str(exc.orig).lower() or "could not serialize" in str(exc.orig).lower():
+    def _busy(exc: OperationalError) -> tuple[Response | str, int]:
+        text = str(exc.orig).lower()
+        if "locked" in text or "could not serialize" in text:
             return error_response(409, "the incident is busy; retry")
         log.exception("database error")
         return error_response(500, "internal error")
 
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> tuple[Response, int]:
+    def _http(exc: HTTPException) -> tuple[Response | str, int]:
         return error_response(exc.code or 500, exc.description or exc.name)

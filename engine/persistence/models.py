@@ -43,6 +43,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+DEFAULT_LOCALE = "zh_Hant_TW"
+DEFAULT_TIMEZONE = "Asia/Taipei"
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -56,6 +60,10 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locale: Mapped[str] = mapped_column(String(20), default=DEFAULT_LOCALE,
+                                        server_default=DEFAULT_LOCALE)
+    timezone: Mapped[str] = mapped_column(String(60), default=DEFAULT_TIMEZONE,
+                                          server_default=DEFAULT_TIMEZONE)
     roles: Mapped[list[UserRole]] = relationship(
         cascade="all, delete-orphan", back_populates="user"
     )

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from engine.domain.roles import LANE_ROLES
 from engine.domain.script_helpers import HELPER_NAMES
 from engine.persistence.db import Database
+from engine.persistence.models import DEFAULT_LOCALE, DEFAULT_TIMEZONE
 from engine.workflow.runtime import ProcessRuntime
 
 
@@ -23,6 +24,9 @@ class Actor:
     id: int
     username: str
     roles: frozenset[str]
+    display_name: str = ""
+    locale: str = DEFAULT_LOCALE
+    timezone: str = DEFAULT_TIMEZONE
 
     def has_any(self, roles: frozenset[str] | set[str]) -> bool:
         return bool(self.roles & roles)

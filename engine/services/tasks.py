@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.domain.forms import FieldSpec, FormValidationError, default_value, validate_submission
@@ -31,6 +31,16 @@ def list_tasks(ctx: ServiceContext, actor: Actor) -> list[dict[str, Any]]:
             .order_by(UserTaskRow.created_at, UserTaskRow.id)
         )
         return [task_summary(row, incident) for row, incident in rows]
+
+
+def count_ready_by_lane(ctx: ServiceContext, actor: Actor) -> dict[str, int]:
+    with ctx.db.read() as session:
+        rows = session.execute(
+            select(UserTaskRow.lane, func.count(UserTaskRow.id))
+            .where(UserTaskRow.state == "ready", UserTaskRow.lane.in_(sorted(actor.roles)))
+            .group_by(UserTaskRow.lane)
+        )
+        return {lane: int(count) for lane, count in rows}
 
 
 def get_task(ctx: ServiceContext, actor: Actor, task_id: str) -> dict[str, Any]:

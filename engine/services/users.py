@@ -37,8 +37,89 @@ def check_password(stored: str, password: str) -> bool:
     return hmac.compare_digest(digest.hex(), digest_hex)
 
 
+LOCALES = ("zh_Hant_TW", "en")
+
+
 def actor_of(user: User) -> Actor:
-    return Actor(id=user.id, username=user.username, roles=user.role_names)
+    return Actor(
+        id=user.id,
+        username=user.username,
+        roles=user.role_names,
+        display_name=user.display_name,
+        locale=user.locale,
+        timezone=user.timezone,
+    )
+
+
+def actor_by_id(ctx: ServiceContext, user_id: int) -> Actor | None:
+    """The signed-in browser user, or None if gone or deactivated."""
+    with ctx.db.read() as session:
+        user = session.get(User, user_id)
+        if user is None or not user.active:
+            return None
+        return actor_of(user)
+
+
+def sign_in(ctx: ServiceContext, username: str, password: str) -> Actor:
+    with ctx.db.read() as session:
+        user = authenticate(session, username, password)
+        if user is None:
+            raise Unauthorized("wrong username or password")
+        return actor_of(user)
+
+
+def set_locale(ctx: ServiceContext, actor: Actor, locale: str) -> None:
+    if locale not in LOCALES:
+        raise Invalid("unknown language", {"locale": f"must be one of: {', '.join(LOCALES)}"})
+    with ctx.db.write() as session:
+        user = session.get(User, actor.id)
+        if user is not None:
+            user.locale = locale
+
+
+def list_users(ctx: ServiceContext) -> list[dict[str, object]]:
+    with ctx.db.read() as session:
+        users = session.scalars(select(User).order_by(User.username))
+        return [
+            {
+                "username": u.username,
+                "display_name": u.display_name,
+                "roles": sorted(u.role_names),
+                "active": u.active,
+            }
+            for u in users
+        ]
+
+
+def set_roles(ctx: ServiceContext, username: str, roles: list[str]) -> None:
+    unknown = sorted(set(roles) - ALL_ROLES)
+    if not roles or unknown:
+        message = (
+            "at least one role is required"
+            if not roles
+            else (f"unknown role(s): {', '.join(unknown)}")
+        )
+        raise Invalid("invalid roles", {"roles": message})
+    with ctx.db.write() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise Invalid("unknown user", {"username": "no such user"})
+        wanted = set(roles)
+        user.roles = [r for r in user.roles if r.role in wanted]
+        held = {r.role for r in user.roles}
+        user.roles.extend(UserRole(role=r) for r in sorted(wanted - held))
+
+
+def usernames_with_role(ctx: ServiceContext, role: str) -> list[str]:
+    with ctx.db.read() as session:
+        return list(
+            session.scalars(
+                select(User.username)
+                .join(UserRole, UserRole.user_id == User.id)
+                .where(UserRole.role == role, User.active.is_(True))
+                .order_by(User.username)
+            )
+        )
 
 
 def create_user(

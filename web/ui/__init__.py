@@ -1,0 +1,26 @@
+"""The browser side: sessions, CSRF, languages, and the page blueprints."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+csrf = CSRFProtect()
+
+
+def init_ui(app: Flask) -> None:
+    from web.api import api_blueprint
+    from web.ui.auth import auth_blueprint
+    from web.ui.filters import register_filters
+    from web.ui.i18n import init_i18n
+    from web.ui.nav import register_nav
+    from web.ui.session import init_login
+
+    csrf.init_app(app)
+    # The JSON API authenticates with bearer tokens and never reads the cookie.
+    csrf.exempt(api_blueprint)
+    init_login(app)
+    init_i18n(app)
+    register_filters(app)
+    register_nav(app)
+    app.register_blueprint(auth_blueprint)
