@@ -201,7 +201,7 @@ class Browser:
              with_csrf: bool = True, **kw: Any) -> Any:
         data = dict(data or {})
         if with_csrf:
-            data["csrf_token"] = self.csrf_token(csrf_from or path)
+            data["csrf_token"] = self.csrf_token(csrf_from or "/login")
         return self.client.post(path, data=data, **kw)
 
 
