@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# Install the project with its test tools into .venv and run every check.
+# Install the project, its test tools and front-end packages, then run every check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+  else
+    echo "scripts/test.sh: the browser tests need Debian's chromium: sudo apt-get install chromium fonts-noto-cjk" >&2
+    exit 1
+  fi
+fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e ".[test]"
+npm install --no-audit --no-fund --silent
 .venv/bin/ruff check engine web tests bench
 .venv/bin/mypy
 .venv/bin/pytest "$@"
