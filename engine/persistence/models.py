@@ -62,6 +62,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     locale: Mapped[str] = mapped_column(String(20), default=DEFAULT_LOCALE,
                                         server_default=DEFAULT_LOCALE)
+    # Part of every browser session id: bumping it ends all of the user's sessions.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     timezone: Mapped[str] = mapped_column(String(60), default=DEFAULT_TIMEZONE,
                                           server_default=DEFAULT_TIMEZONE)
     roles: Mapped[list[UserRole]] = relationship(

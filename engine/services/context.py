@@ -27,6 +27,7 @@ class Actor:
     display_name: str = ""
     locale: str = DEFAULT_LOCALE
     timezone: str = DEFAULT_TIMEZONE
+    session_version: int = 0
 
     def has_any(self, roles: frozenset[str] | set[str]) -> bool:
         return bool(self.roles & roles)

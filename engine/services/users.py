@@ -48,6 +48,7 @@ def actor_of(user: User) -> Actor:
         display_name=user.display_name,
         locale=user.locale,
         timezone=user.timezone,
+        session_version=user.session_version,
     )
 
 
@@ -163,12 +164,21 @@ def user_exists(ctx: ServiceContext, username: str) -> bool:
 
 
 def set_active(ctx: ServiceContext, username: str, active: bool) -> None:
-    """Deactivating a user revokes every token at once (tokens check `active`)."""
+    """Deactivating ends the user's browser sessions and revokes their API tokens
+    for good (a later reactivation does not bring either back)."""
     with ctx.db.write() as session:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
             raise Invalid("unknown user", {"username": "no such user"})
         user.active = active
+        if active:
+            return
+        user.session_version += 1
+        now = ctx.now()
+        for token in session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        ):
+            token.revoked_at = now
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
@@ -231,3 +241,7 @@ def actor_for_token(ctx: ServiceContext, token: str) -> Actor:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def deactivate_user(ctx: ServiceContext, username: str) -> None:
+    set_active(ctx, username, False)

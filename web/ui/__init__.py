@@ -10,11 +10,14 @@ csrf = CSRFProtect()
 
 def init_ui(app: Flask) -> None:
     from web.api import api_blueprint
+    from web.ui.admin import admin_blueprint
     from web.ui.auth import auth_blueprint
     from web.ui.filters import register_filters
     from web.ui.i18n import init_i18n
+    from web.ui.incidents import incidents_blueprint
     from web.ui.nav import register_nav
     from web.ui.session import init_login
+    from web.ui.tasks import tasks_blueprint
 
     csrf.init_app(app)
     # The JSON API authenticates with bearer tokens and never reads the cookie.
@@ -23,4 +26,5 @@ def init_ui(app: Flask) -> None:
     init_i18n(app)
     register_filters(app)
     register_nav(app)
-    app.register_blueprint(auth_blueprint)
+    for blueprint in (auth_blueprint, tasks_blueprint, incidents_blueprint, admin_blueprint):
+        app.register_blueprint(blueprint)

@@ -21,7 +21,7 @@ class SessionUser(UserMixin):  # type: ignore[misc]
         self.actor = actor
 
     def get_id(self) -> str:
-        return str(self.actor.id)
+        return f"{self.actor.id}:{self.actor.session_version}"
 
 
 def services() -> ServiceContext:
@@ -34,12 +34,15 @@ def init_login(app: Flask) -> None:
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def _load(user_id: str) -> SessionUser | None:
+    def _load(session_id: str) -> SessionUser | None:
+        user_id, _, version = session_id.partition(":")
         try:
             actor = actor_by_id(services(), int(user_id))
         except ValueError:
             return None
-        return SessionUser(actor) if actor is not None else None
+        if actor is None or str(actor.session_version) != version:
+            return None
+        return SessionUser(actor)
 
 
 def actor() -> Actor:

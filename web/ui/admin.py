@@ -1,0 +1,150 @@
+"""User administration: create users, change their roles, (de)activate them.
+
+Only administrators reach these pages; the check runs on every request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from engine.domain.roles import ALL_ROLES
+from engine.services import users as user_service
+from engine.services.errors import Conflict, Invalid
+from web.ui import labels
+from web.ui.session import actor, roles_required, services
+
+admin_blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+
+# The order the contract lists the roles in; anything newer goes last.
+ROLE_ORDER: list[str] = [r for r in labels.ROLES if r in ALL_ROLES] + sorted(
+    ALL_ROLES - set(labels.ROLES)
+)
+DISPLAY_NAME_MAX = 200  # the column's length
+
+PageResult = str | tuple[str, int]
+
+
+def _translated(field: str, message: object) -> str:
+    """The service speaks English; show its field messages in the user's language."""
+    text = str(message)
+    if field == "username" and text == "no such user":
+        return _("There is no such user.")
+    if field == "username" and text.startswith("must be"):
+        return _("Use 1 to 80 letters, digits, '.', '_' or '-'.")
+    if field == "password" and text.startswith("must be at least"):
+        return _("Use at least 8 characters.")
+    if field == "roles" and text == "at least one role is required":
+        return _("Choose at least one role.")
+    if field == "roles" and text.startswith("unknown role"):
+        return _("Choose only roles from the list.")
+    return text
+
+
+def _messages(details: Any) -> dict[str, str]:
+    if not isinstance(details, dict):
+        return {}
+    return {str(k): _translated(str(k), v) for k, v in details.items()}
+
+
+def _page(status: int = 200, **context: Any) -> PageResult:
+    page = render_template(
+        "admin/users.html",
+        users=user_service.list_users(services()),
+        role_order=ROLE_ORDER,
+        me=actor().username,
+        new=context.pop("new", {"username": "", "display_name": "", "roles": []}),
+        new_errors=context.pop("new_errors", {}),
+        role_values=context.pop("role_values", {}),
+        role_errors=context.pop("role_errors", {}),
+        active_errors=context.pop("active_errors", {}),
+        **context,
+    )
+    return page if status == 200 else (page, status)
+
+
+def _require_user(username: str) -> None:
+    if not user_service.user_exists(services(), username):
+        abort(404)
+
+
+@admin_blueprint.get("/users")
+@roles_required("admin")
+def users() -> PageResult:
+    return _page()
+
+
+@admin_blueprint.post("/users")
+@roles_required("admin")
+def create_user() -> PageResult | Response:
+    username = request.form.get("username", "").strip()
+    display_name = request.form.get("display_name", "").strip()
+    password = request.form.get("password", "")
+    roles = request.form.getlist("roles")
+    # The typed values come back on an error page; the password never does.
+    typed = {"username": username, "display_name": display_name, "roles": roles}
+    if len(display_name) > DISPLAY_NAME_MAX:
+        errors = {"display_name": _("Use at most %(n)d characters.", n=DISPLAY_NAME_MAX)}
+        return _page(422, new=typed, new_errors=errors)
+    try:
+        user_service.create_user(services(), username, password, roles, display_name)
+    except Invalid as exc:
+        return _page(422, new=typed, new_errors=_messages(exc.details))
+    except Conflict:
+        errors = {"username": _("This username is already taken.")}
+        return _page(409, new=typed, new_errors=errors)
+    flash(_("User %(username)s created.", username=username), "success")
+    return redirect(url_for("admin.users"))
+
+
+@admin_blueprint.post("/users/<username>/roles")
+@roles_required("admin")
+def change_roles(username: str) -> PageResult | Response:
+    _require_user(username)
+    roles = request.form.getlist("roles")
+    if username == actor().username and "admin" not in roles:
+        # Our decision: nobody locks themself out of this page by accident.
+        errors = {username: _("You cannot remove your own administrator role.")}
+        return _page(422, role_values={username: roles}, role_errors=errors)
+    try:
+        user_service.set_roles(services(), username, roles)
+    except Invalid as exc:
+        found = _messages(exc.details)
+        if "username" in found:
+            abort(404)
+        message = found.get("roles", _("Please check the values."))
+        return _page(422, role_values={username: roles}, role_errors={username: message})
+    flash(_("Roles of %(username)s changed.", username=username), "success")
+    return redirect(url_for("admin.users"))
+
+
+@admin_blueprint.post("/users/<username>/active")
+@roles_required("admin")
+def change_active(username: str) -> PageResult | Response:
+    _require_user(username)
+    wanted = request.form.get("active", "")
+    if wanted not in ("0", "1"):
+        abort(400)
+    active = wanted == "1"
+    if not active and username == actor().username:
+        errors = {username: _("You cannot deactivate yourself.")}
+        return _page(422, active_errors=errors)
+    try:
+        if active:
+            user_service.set_active(services(), username, True)
+        else:
+            user_service.deactivate_user(services(), username)
+    except Invalid:
+        abort(404)
+    if active:
+        flash(_("%(username)s can sign in again.", username=username), "success")
+    else:
+        flash(
+            _("%(username)s was deactivated: signed out everywhere, API tokens revoked.",
+              username=username),
+            "success",
+        )
+    return redirect(url_for("admin.users"))

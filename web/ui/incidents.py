@@ -1,0 +1,503 @@
+"""Incident pages: the list, reporting, one incident (staff and reporter
+views), its notes, suspend and resume, and the process diagram.
+
+Every rule is checked on the server by the use cases; these views only
+translate forms into calls and results into pages.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import login_required
+from werkzeug.wrappers import Response
+
+from engine.domain.roles import HANDLER_ROLES, STAFF_ROLES
+from engine.services import incident_pages as pages
+from engine.services import incidents as use_cases
+from engine.services.errors import Conflict, Invalid
+from engine.services.incidents import CHANNELS
+from web.ui import labels
+from web.ui.filters import local_time
+from web.ui.session import actor, roles_required, services
+
+incidents_blueprint = Blueprint("incidents", __name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BPMN_JS_DIST = REPO_ROOT / "node_modules" / "bpmn-js" / "dist"
+
+SUSPEND_CATEGORY_LABELS = {
+    "awaiting_reporter": _l("Waiting for the reporter"),
+    "awaiting_vendor": _l("Waiting for the vendor"),
+    "awaiting_change": _l("Waiting for a change"),
+    "other": _l("Other"),
+}
+LINK_KIND_LABELS = {
+    "change": _l("Change"),
+    "service_request": _l("Service request"),
+    "problem": _l("Problem"),
+    "knowledge_article": _l("Knowledge article draft"),
+}
+CATEGORY_LABELS = {
+    "hardware": _l("Hardware"),
+    "software": _l("Software"),
+    "network": _l("Network"),
+    "access": _l("Access"),
+    "other": _l("Other"),
+}
+CLOCK_LABELS = {
+    "response": _l("Response"),
+    "resolution": _l("Resolution"),
+}
+RESUME_REASONS = {
+    "resumed by hand": _l("resumed by hand"),
+    "reporter replied": _l("the reporter replied"),
+    "a task was completed": _l("a step was completed"),
+}
+SORT_LABELS = {
+    "number": _l("Number"),
+    "created": _l("Created"),
+    "priority": _l("Priority"),
+    "due": _l("Resolution due"),
+    "status": _l("Status"),
+}
+
+
+# -- labels shared by the templates -------------------------------------------
+
+
+def element_label(element_id: str | None, fallback: str | None = None) -> str:
+    """A BPMN element's name from the catalog (`element:<id>`, or the task pages'
+    `task:<id>`), else its BPMN name."""
+    if not element_id:
+        return fallback or "—"
+    for key in (f"element:{element_id}", f"task:{element_id}"):
+        translated = _(key)
+        if translated and translated != key:
+            return translated
+    return fallback or element_id
+
+
+def category_label(code: str | None) -> str:
+    if not code:
+        return "—"
+    label = CATEGORY_LABELS.get(code)
+    return str(label) if label is not None else code
+
+
+def suspend_category_label(code: str | None) -> str:
+    if not code:
+        return "—"
+    label = SUSPEND_CATEGORY_LABELS.get(code)
+    return str(label) if label is not None else code
+
+
+def link_kind_label(code: str | None) -> str:
+    label = LINK_KIND_LABELS.get(code or "")
+    return str(label) if label is not None else (code or "—")
+
+
+@incidents_blueprint.record_once
+def _register_globals(state: Any) -> None:
+    app = state.app
+    app.add_template_global(element_label, "element_label")
+    app.add_template_global(category_label, "incident_category_label")
+    app.add_template_global(suspend_category_label, "incident_suspend_label")
+    app.add_template_global(link_kind_label, "incident_link_label")
+
+
+def _field_message(message: str) -> str:
+    """The use cases' field messages, in the user's language where known."""
+    if message == "is required":
+        return _("This field is required.")
+    match = re.fullmatch(r"must be at most (\d+) characters", message)
+    if match:
+        return _("At most %(n)s characters.", n=match.group(1))
+    if message.startswith("must be one of"):
+        return _("Choose one of the options.")
+    if message == "must be in the future":
+        return _("Must be in the future.")
+    if message == "must be a whole number":
+        return _("Must be a whole number.")
+    return message
+
+
+def _field_errors(exc: Invalid) -> dict[str, str]:
+    details = exc.details if isinstance(exc.details, dict) else {}
+    return {str(k): _field_message(str(v)) for k, v in details.items()}
+
+
+# -- the list -----------------------------------------------------------------
+
+
+@incidents_blueprint.get("/incidents")
+@login_required
+def index() -> str | tuple[str, int]:
+    me = actor()
+    errors: dict[str, str] = {}
+    try:
+        query = pages.parse_query(request.args)
+    except Invalid as exc:
+        errors = _field_errors(exc)
+        query = pages.IncidentQuery()
+    page = pages.search_incidents(services(), me, query)
+    html = render_template(
+        "incidents/index.html",
+        page=page,
+        query=query,
+        args=request.args,
+        errors=errors,
+        staff=me.has_any(STAFF_ROLES),
+        now=services().now(),
+        statuses=use_cases.STATUSES,
+        phases=pages.PHASES,
+        channels=CHANNELS,
+        sort_labels=SORT_LABELS,
+    )
+    return (html, 422) if errors else html
+
+
+# -- report -------------------------------------------------------------------
+
+
+@incidents_blueprint.route("/incidents/new", methods=["GET", "POST"])
+@login_required
+def report() -> str | Response | tuple[str, int]:
+    me = actor()
+    takes_calls = me.has_any(STAFF_ROLES)
+    values = {
+        "title": "",
+        "description": "",
+        "contact": "",
+        "channel": "phone" if takes_calls else "web",
+    }
+    if request.method == "GET":
+        return _render_report(values, {}, takes_calls)
+    form = request.form
+    values = {name: form.get(name, "") for name in ("title", "description", "contact")}
+    values["channel"] = form.get("channel", "") if takes_calls else "web"
+    try:
+        created = use_cases.create_incident(services(), me, values)
+    except Invalid as exc:
+        return _render_report(values, _field_errors(exc), takes_calls), 422
+    flash(_("Incident %(number)s reported.", number=created["number"]), "success")
+    return redirect(url_for("incidents.show", incident_id=created["id"]))
+
+
+def _render_report(values: dict[str, str], errors: dict[str, str], takes_calls: bool) -> str:
+    return render_template(
+        "incidents/report.html",
+        values=values,
+        errors=errors,
+        takes_calls=takes_calls,
+        channels=CHANNELS,
+    )
+
+
+# -- one incident -------------------------------------------------------------
+
+
+@incidents_blueprint.get("/incidents/<int:incident_id>")
+@login_required
+def show(incident_id: int) -> str:
+    return _render_show(incident_id)
+
+
+def _render_show(
+    incident_id: int,
+    *,
+    errors: dict[str, str] | None = None,
+    form: str = "",
+    values: dict[str, Any] | None = None,
+) -> str:
+    me = actor()
+    data = pages.incident_page(services(), me, incident_id)
+    context: dict[str, Any] = {
+        **data,
+        "errors": errors or {},
+        "failed_form": form,
+        "values": values or {},
+        "my_roles": me.roles,
+        "handler": me.has_any(HANDLER_ROLES),
+    }
+    if data["view"] == "reporter":
+        context["plain_status"] = plain_status(data["incident"])
+        context["history"] = [_plain_event(e) for e in data["events"]]
+        return render_template("incidents/mine.html", **context)
+    context["timeline"] = [_timeline_entry(e, data["task_labels"]) for e in data["events"]]
+    return render_template("incidents/show.html", **context)
+
+
+@incidents_blueprint.post("/incidents/<int:incident_id>/notes")
+@login_required
+def add_note(incident_id: int) -> Response | tuple[str, int]:
+    me = actor()
+    text = request.form.get("text", "")
+    internal = me.has_any(STAFF_ROLES) and request.form.get("visibility", "internal") == "internal"
+    try:
+        use_cases.add_note(services(), me, incident_id, {"text": text, "internal": internal})
+    except Invalid as exc:
+        values = {"text": text, "visibility": "internal" if internal else "public"}
+        page = _render_show(incident_id, errors=_field_errors(exc), form="note", values=values)
+        return page, 422
+    flash(_("Work note added.") if internal else _("Note added."), "success")
+    return redirect(url_for("incidents.show", incident_id=incident_id, _anchor="notes"))
+
+
+@incidents_blueprint.post("/incidents/<int:incident_id>/suspend")
+@roles_required(*HANDLER_ROLES)
+def suspend(incident_id: int) -> Response | tuple[str, int]:
+    me = actor()
+    form = request.form
+    values = {
+        "reason": form.get("reason", ""),
+        "category": form.get("category", ""),
+        "resume_by": form.get("resume_by", ""),
+    }
+    payload: dict[str, Any] = {"reason": values["reason"]}
+    if values["category"]:
+        payload["category"] = values["category"]
+    errors: dict[str, str] = {}
+    if values["resume_by"].strip():
+        resume_by = _parse_local_time(values["resume_by"].strip(), me.timezone)
+        if resume_by is None:
+            errors["resume_by"] = _("Enter a date and time.")
+        else:
+            payload["resume_by"] = resume_by.isoformat()
+    try:
+        if errors:
+            raise Invalid("invalid suspension", {})
+        use_cases.suspend(services(), me, incident_id, payload)
+    except Invalid as exc:
+        errors = {**_field_errors(exc), **errors}
+        page = _render_show(incident_id, errors=errors, form="suspend", values=values)
+        return page, 422
+    except Conflict:
+        flash(_("This incident cannot be suspended now."), "error")
+        return _render_show(incident_id), 409
+    flash(_("The incident is suspended; its SLA clocks are paused."), "success")
+    return redirect(url_for("incidents.show", incident_id=incident_id))
+
+
+@incidents_blueprint.post("/incidents/<int:incident_id>/resume")
+@roles_required(*HANDLER_ROLES)
+def resume(incident_id: int) -> Response | tuple[str, int]:
+    try:
+        use_cases.resume(services(), actor(), incident_id)
+    except Conflict:
+        flash(_("This incident is not suspended."), "error")
+        return _render_show(incident_id), 409
+    flash(_("The incident is resumed; its SLA clocks run again."), "success")
+    return redirect(url_for("incidents.show", incident_id=incident_id))
+
+
+def _parse_local_time(raw: str, timezone: str) -> datetime | None:
+    """A `datetime-local` value in the user's time zone, made aware."""
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if value.tzinfo is not None:
+        return value
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return value.replace(tzinfo=zone)
+
+
+# -- what the pages say -------------------------------------------------------
+
+
+def plain_status(incident: dict[str, Any]) -> dict[str, str]:
+    """The status in words for the reporter: a headline and one sentence."""
+    status = incident["status"]
+    if status == "suspended" and incident.get("suspend_category") == "awaiting_reporter":
+        return {
+            "key": "waiting_for_you",
+            "headline": _("Waiting for your reply"),
+            "text": _("We need something from you before we can go on. Please add a note below."),
+        }
+    if status == "suspended":
+        return {
+            "key": "on_hold",
+            "headline": _("On hold"),
+            "text": _(
+                "We are waiting for something outside our control and will "
+                "continue as soon as we can."
+            ),
+        }
+    if status == "new":
+        return {
+            "key": "received",
+            "headline": _("We have received your report"),
+            "text": _("The service desk will look at it shortly."),
+        }
+    if status == "resolved":
+        return {
+            "key": "solved",
+            "headline": _("Solved — please confirm"),
+            "text": _(
+                "We believe the problem is solved. The service desk will check with "
+                "you that everything works again."
+            ),
+        }
+    if status == "closed":
+        return {
+            "key": "closed",
+            "headline": _("Closed"),
+            "text": _("This incident is closed. Thank you for reporting it."),
+        }
+    return {
+        "key": "working",
+        "headline": _("We are working on it"),
+        "text": _("Our team is investigating the problem."),
+    }
+
+
+def _plain_event(event: dict[str, Any]) -> dict[str, Any]:
+    kind = event["type"]
+    mine = event.get("mine", False)
+    texts = {
+        "created": _("You reported the incident.") if mine else _("The incident was reported."),
+        "task_completed": _("The service desk recorded and classified your report."),
+        "technical_escalation": _("Your incident was passed to a specialist team."),
+        "suspended": _("We asked you for more information.")
+        if event.get("category") == "awaiting_reporter"
+        else _("Work was put on hold."),
+        "resumed": _("Work continued."),
+        "resolved": _("The problem was solved."),
+        "reopened": _("The incident was reopened."),
+        "closed": _("The incident was closed."),
+        "note_added": _("You added a note.") if mine else _("We added a note."),
+    }
+    return {
+        "at": event["at"],
+        "text": texts.get(kind, labels.event_label(kind)),
+        "detail": event.get("reason"),
+    }
+
+
+def _timeline_entry(event: dict[str, Any], task_labels: dict[str, str]) -> dict[str, Any]:
+    task = event.get("task")
+    return {
+        "at": event["at"],
+        "actor": event["actor"],
+        "type": event["type"],
+        "task": task,
+        "task_fallback": task_labels.get(task or "", task),
+        "internal": bool(event.get("internal")),
+        "details": _event_details(event),
+    }
+
+
+def _event_details(event: dict[str, Any]) -> list[str]:
+    """Short lines about an event, for staff (plain text, escaped by the template)."""
+    kind = event["type"]
+    out: list[str] = []
+    if kind == "created" and event.get("channel"):
+        out.append(_("Channel: %(channel)s", channel=labels.channel_label(event["channel"])))
+    elif kind == "task_completed":
+        for name, value in (event.get("values") or {}).items():
+            out.append(f"{name}: {_value_text(value)}")
+    elif kind == "suspended":
+        if event.get("category"):
+            out.append(
+                _("Category: %(category)s", category=suspend_category_label(event["category"]))
+            )
+        if event.get("reason"):
+            out.append(_("Reason: %(reason)s", reason=event["reason"]))
+        if event.get("resume_by"):
+            out.append(_("Resume by: %(time)s", time=local_time(event["resume_by"])))
+    elif kind == "resumed" and event.get("reason"):
+        reason = RESUME_REASONS.get(event["reason"])
+        out.append(_("Reason: %(reason)s", reason=str(reason) if reason else event["reason"]))
+    elif kind == "priority_changed":
+        out.append(
+            f"{labels.priority_label(event.get('from'))} → {labels.priority_label(event.get('to'))}"
+        )
+    elif kind == "reclassified":
+        for name in ("category", "impact", "urgency"):
+            if name in event:
+                out.append(f"{name}: {_value_text(event[name])}")
+    elif kind == "technical_escalation" and event.get("to"):
+        out.append(_("To: %(lane)s", lane=labels.role_label(event["to"])))
+    elif kind == "assigned":
+        if event.get("assignee"):
+            out.append(_("Assigned to: %(user)s", user=event["assignee"]))
+        if event.get("reason"):
+            out.append(_("Reason: %(reason)s", reason=event["reason"]))
+    elif kind in ("sla_warning", "sla_breached"):
+        clock = CLOCK_LABELS.get(event.get("clock") or "")
+        clock_text = str(clock) if clock else labels.role_label(event.get("clock"))
+        out.append(
+            _(
+                "%(clock)s clock at %(percent)s %%",
+                clock=clock_text,
+                percent=event.get("percent", "?"),
+            )
+        )
+    elif kind == "note_added":
+        out.append(
+            _("Work note (internal)") if event.get("internal") else _("Visible to the reporter")
+        )
+    elif kind == "linked_record_created":
+        out.append(f"{link_kind_label(event.get('kind'))} {event.get('number') or ''}".strip())
+    elif kind == "error" and event.get("message"):
+        out.append(str(event["message"]))
+    return out
+
+
+def _value_text(value: Any) -> str:
+    if value is True:
+        return _("yes")
+    if value is False:
+        return _("no")
+    if value is None:
+        return "—"
+    return str(value)
+
+
+# -- the diagram --------------------------------------------------------------
+
+
+def _diagram_label(kind: str, element_id: str, name: str) -> str:
+    if kind == "lane":
+        return labels.role_label(name) if name in labels.ROLES else name
+    return element_label(element_id, name)
+
+
+@incidents_blueprint.get("/incidents/<int:incident_id>/diagram.json")
+@login_required
+def diagram(incident_id: int) -> Response:
+    data = pages.diagram(services(), actor(), incident_id, _diagram_label)
+    response = jsonify(data)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@incidents_blueprint.get("/vendor/bpmn-js/<path:filename>")
+def bpmn_js(filename: str) -> Response:
+    """The bpmn-js build installed by `npm install` (never committed)."""
+    dist = Path(current_app.config.get("BPMN_JS_DIST", BPMN_JS_DIST))
+    if not dist.is_dir():
+        abort(404, description=_("bpmn-js is not installed (run npm install)."))
+    return send_from_directory(dist, filename, max_age=3600)
