@@ -41,7 +41,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        mode = "IMMEDIATE" if connection.get_execution_options().get("itsm_write") else "DEFERRED"
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return  # a single read needs no transaction of its own
+        mode = "IMMEDIATE" if options.get("itsm_write") else "DEFERRED"
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -82,8 +85,8 @@ class Database:
 
     @contextmanager
     def read_connection(self) -> Iterator[Connection]:
-        """A Core connection for hot read paths that need no ORM objects."""
-        with self.engine.connect() as connection:
+        """A Core connection in autocommit mode, for a single hot read."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             yield connection
 
     def dispose(self) -> None:
