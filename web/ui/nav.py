@@ -1,16 +1,24 @@
-"""The navigation bar: the areas this user may open, with task counts."""
+"""The navigation bar: the areas this user may open, with ready-task counts per lane."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from flask import Flask, current_app, request, url_for
+from flask import Flask, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from engine.domain.roles import LANE_ROLES, STAFF_ROLES
 from engine.services.tasks import count_ready_by_lane
+from web.ui.labels import role_label
 from web.ui.session import actor, services
+
+
+@dataclass(frozen=True)
+class LaneCount:
+    label: str
+    count: int
+    url: str
 
 
 @dataclass(frozen=True)
@@ -19,31 +27,47 @@ class NavItem:
     url: str
     active: bool
     count: int | None = None
+    lanes: list[LaneCount] = field(default_factory=list)
 
 
 def nav_items() -> list[NavItem]:
     if not current_user.is_authenticated:
         return []
     me = actor()
-    wanted: list[tuple[str, str, int | None]] = []
-    if me.roles & (LANE_ROLES - {"reporter"}):
-        counts = count_ready_by_lane(services(), me)
-        wanted.append(("tasks.inbox", _("Inbox"), sum(counts.values())))
-    wanted.append(("incidents.index", _("Incidents") if me.roles & STAFF_ROLES else
-                   _("My incidents"), None))
-    wanted.append(("incidents.report", _("Report an incident"), None))
-    if "admin" in me.roles:
-        wanted.append(("admin.users", _("Users"), None))
     items = []
-    for endpoint, label, count in wanted:
-        if endpoint not in current_app.view_functions:
-            continue
-        area = endpoint.split(".")[0]
+    my_lanes = sorted(me.roles & (LANE_ROLES - {"reporter"}))
+    if my_lanes:
+        counts = count_ready_by_lane(services(), me)
+        lanes = [
+            LaneCount(role_label(lane), counts.get(lane, 0), url_for("tasks.inbox", lane=lane))
+            for lane in my_lanes
+        ]
         items.append(
-            NavItem(label, url_for(endpoint), request.blueprint == area and
-                    (request.endpoint == endpoint or endpoint.endswith(".index")
-                     or endpoint.endswith(".inbox")), count)
+            NavItem(
+                _("Inbox"),
+                url_for("tasks.inbox"),
+                request.blueprint == "tasks",
+                sum(counts.values()),
+                lanes if len(lanes) > 1 else [],
+            )
         )
+    label = _("Incidents") if me.roles & STAFF_ROLES else _("My incidents")
+    items.append(
+        NavItem(
+            label,
+            url_for("incidents.index"),
+            request.endpoint in ("incidents.index", "incidents.show"),
+        )
+    )
+    items.append(
+        NavItem(
+            _("Report an incident"),
+            url_for("incidents.report"),
+            request.endpoint == "incidents.report",
+        )
+    )
+    if "admin" in me.roles:
+        items.append(NavItem(_("Users"), url_for("admin.users"), request.blueprint == "admin"))
     return items
 
 

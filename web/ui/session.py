@@ -7,6 +7,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Flask, abort, current_app
+from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user
 
 from engine.services.context import Actor, ServiceContext
@@ -31,6 +32,8 @@ def services() -> ServiceContext:
 def init_login(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please sign in to continue.")
+    login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
