@@ -21,6 +21,8 @@ def _user(ctx: ServiceContext, username: str) -> dict[str, Any] | None:
 @pytest.fixture
 def admin(browser: Browser) -> Browser:
     browser.login("admin")
+    # The assertions read English text; Traditional Chinese is the default.
+    assert browser.post("/language", {"locale": "en"}).status_code == 302
     return browser
 
 

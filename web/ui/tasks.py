@@ -57,6 +57,11 @@ def option_label(task: str, field: str, option_id: str, bpmn_name: str | None = 
 
 
 @tasks_blueprint.app_template_global()
+def instructions(task: str, bpmn_documentation: str | None = None) -> str:
+    return _catalog(f"doc:{task}", bpmn_documentation) or ""
+
+
+@tasks_blueprint.app_template_global()
 def incident_url(incident_id: int) -> str:
     """The incident page (its path is fixed by the contract)."""
     return f"/incidents/{int(incident_id)}"
