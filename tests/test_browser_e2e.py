@@ -7,6 +7,7 @@ ITSM_SCREENSHOTS=1 the README's screenshots (docs/*.png) are saved from these ru
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import PASSWORD
+from tests.scenario import Scenario
 from tests.servers import ROOT, Server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -110,7 +112,7 @@ def report(desk: Desk, title: str) -> int:
     page.fill("[name=description]", "The mail server rejects every message since 9:00.")
     page.fill("[name=contact]", "ext. 1234")
     page.locator("main form button[type=submit]").click()
-    expect(page).to_have_url(__import__("re").compile(r".*/incidents/\d+$"))
+    expect(page).to_have_url(re.compile(r".*/incidents/\d+$"))
     return int(page.url.rsplit("/", 1)[1])
 
 
@@ -186,3 +188,31 @@ def test_p1_through_manager_and_director_reviews(chromium, server, api):
     detail = api.ok(api.get("manager", f"/incidents/{incident}"))
     assert detail["status"] == "closed"
     assert detail["priority"] == 1 and detail["major"] is True
+
+
+def test_phone_sized_screen_and_keyboard_only(chromium, server, api):
+    base = f"http://127.0.0.1:{server.port}"
+    context = chromium.new_context(viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    # Sign in with the keyboard alone: labelled fields, Tab and Enter.
+    page.goto(f"{base}/login")
+    page.keyboard.press("Tab")  # the skip link comes first
+    page.locator("#username").focus()
+    page.keyboard.type("desk")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{base}/tasks")
+    incident = Scenario(api)
+    for path in ("/tasks", "/incidents", f"/incidents/{incident.id}", "/incidents/new",
+                 f"/tasks/{incident.task_id('record_incident')}"):
+        page.goto(base + path)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, (path, overflow)
+    for label in page.locator("form#task-form input, form#task-form select").all():
+        # Every control on the task form has a label.
+        control_id = label.get_attribute("id")
+        if control_id:
+            assert page.locator(f"label[for='{control_id}']").count() == 1, control_id
+    context.close()
