@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.domain.roles import STAFF_ROLES
@@ -23,7 +23,13 @@ from engine.persistence.models import Event, Incident, Note, UserTaskRow
 from engine.services.clocks import RESPONSE_STOP_TASK
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Invalid
-from engine.services.incidents import CHANNELS, STATUSES, SUSPEND_CATEGORIES, load_visible
+from engine.services.incidents import (
+    CHANNELS,
+    STATUSES,
+    SUSPEND_CATEGORIES,
+    load_visible,
+    visible_incidents,
+)
 from engine.services.views import events_of, incident_detail, iso, note_view
 from engine.workflow.lint import BPMN_NS, FLOW_NODE_TAGS
 from engine.workflow.safe_xml import parse_bpmn_xml
@@ -168,19 +174,6 @@ def parse_query(args: Mapping[str, str]) -> IncidentQuery:
         direction=values["direction"] or "desc",
         page=page,
     )
-
-
-def visible_incidents(actor: Actor) -> Select[Incident]:
-    """Incidents this user may see (the rule of `list_incidents`)."""
-    query = select(Incident)
-    if not actor.has_any(STAFF_ROLES):
-        visible = Incident.reporter_id == actor.id
-        if "vendor" in actor.roles:
-            visible = visible | exists().where(
-                UserTaskRow.incident_id == Incident.id, UserTaskRow.lane == "vendor"
-            )
-        query = query.where(visible)
-    return query
 
 
 def search_incidents(ctx: ServiceContext, actor: Actor, query: IncidentQuery) -> IncidentPage:

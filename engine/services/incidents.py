@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from engine.domain.forms import FormSpec, FormValidationError, validate_submission
@@ -47,6 +47,19 @@ def can_see(session: Session, actor: Actor, incident: Incident) -> bool:
             )
         )
     return False
+
+
+def visible_incidents(actor: Actor) -> Select[Incident]:
+    """The incidents a user may see, as a query (the same rule as `can_see`)."""
+    query = select(Incident)
+    if not actor.has_any(STAFF_ROLES):
+        visible = Incident.reporter_id == actor.id
+        if "vendor" in actor.roles:
+            visible = visible | exists().where(
+                UserTaskRow.incident_id == Incident.id, UserTaskRow.lane == "vendor"
+            )
+        query = query.where(visible)
+    return query
 
 
 def load_visible(
@@ -153,14 +166,7 @@ def list_incidents(
     off = _int_param(offset, "offset", 0, 10**9, errors) if offset else 0
     if errors:
         raise Invalid("invalid query", errors)
-    query = select(Incident)
-    if not actor.has_any(STAFF_ROLES):
-        visible = Incident.reporter_id == actor.id
-        if "vendor" in actor.roles:
-            visible = visible | exists().where(
-                UserTaskRow.incident_id == Incident.id, UserTaskRow.lane == "vendor"
-            )
-        query = query.where(visible)
+    query = visible_incidents(actor)
     if status:
         query = query.where(Incident.status == status)
     if prio is not None:
