@@ -98,3 +98,28 @@ def test_every_state_change_writes_an_event(api, ctx):
         "task_completed",
         "technical_escalation",
     ]
+
+
+def test_a_failing_script_fails_the_step_cleanly(api):
+    from engine.services.definitions import BUNDLED_PROCESS
+
+    broken = BUNDLED_PROCESS.read_bytes().replace(
+        b"itsm_priority(impact, urgency)", b"itsm_priority(impact, 7)"
+    )
+    deployed = api.client.post(
+        "/api/v1/process-definitions?note=broken",
+        data=broken,
+        headers={"Authorization": f"Bearer {api.tokens['designer']}"},
+    )
+    assert deployed.status_code == 201, deployed.get_json()
+    s = Scenario(api)
+    task_id = s.task_id("record_incident")
+    response = api.post("desk", f"/tasks/{task_id}/complete",
+                        {"category": "network", "impact": "1", "urgency": "1"})
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["details"][0]["element"] == "determine_priority"
+    assert "urgency" in body["details"][0]["message"]
+    # Nothing moved: the task is still there to be done once the process is fixed.
+    assert s.open_tasks() == ["record_incident"]
+    assert "task_completed" not in s.event_types()
