@@ -134,6 +134,7 @@ class Incident(Base):
         Index("ix_incidents_reporter", "reporter_id"),
         Index("ix_incidents_next_timer", "next_timer_at"),
         Index("ix_incidents_resolution_due", "resolution_due"),
+        Index("ix_incidents_sla_next_check", "sla_next_check_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -166,6 +167,8 @@ class Incident(Base):
     suspended_seconds: Mapped[float] = mapped_column(default=0.0)
     breached: Mapped[bool] = mapped_column(Boolean, default=False)
     next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the SLA worker must next look at this incident (a threshold falls due).
+    sla_next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     row_version: Mapped[int] = mapped_column(Integer)
 
@@ -243,3 +246,14 @@ class LinkedRecord(Base):
     status: Mapped[str] = mapped_column(String(20), default="open")
     creator: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SlaAnnouncement(Base):
+    """A threshold announced for a clock: the primary key makes it happen once."""
+
+    __tablename__ = "sla_announcements"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    clock: Mapped[str] = mapped_column(String(40), primary_key=True)
+    percent: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
