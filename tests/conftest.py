@@ -72,7 +72,7 @@ class Template:
 def _prepare(url: str) -> dict[str, str]:
     db = Database(url)
     migrate(db.engine)
-    ctx = ServiceContext(db=db, token_ttl=timedelta(days=2))
+    ctx = ServiceContext(db=db, token_ttl=timedelta(days=400))
     definitions.deploy_bundled_if_empty(ctx)
     tokens = {}
     for username, roles in TEST_USERS.items():

@@ -426,3 +426,26 @@ def test_clock_state_matches_second_by_second_oracle(
     assert seconds_from_t0(state.breached_at) == breached_at
     assert seconds_from_t0(state.due_at) == due
     assert state.percent == pytest.approx(elapsed * 100 / target)
+
+
+def test_threshold_instant_running_paused_and_reached():
+    from datetime import UTC, datetime, timedelta
+
+    from engine.domain.sla import ClockEvent, clock_state, has_reached, threshold_instant
+
+    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    start = [ClockEvent(t0, "start")]
+    now = t0 + timedelta(minutes=10)
+    running = clock_state(3600, start, now)
+    assert threshold_instant(running, 50, now) == t0 + timedelta(minutes=30)
+    assert threshold_instant(running, 100, now) == t0 + timedelta(hours=1)
+    assert not has_reached(running, 50)
+    paused = clock_state(3600, [*start, ClockEvent(t0 + timedelta(minutes=5), "suspend")], now)
+    assert threshold_instant(paused, 50, now) is None
+    late = clock_state(3600, start, t0 + timedelta(minutes=45))
+    assert threshold_instant(late, 50, t0 + timedelta(minutes=45)) == t0 + timedelta(minutes=45)
+    assert has_reached(late, 75)
+    stopped = clock_state(
+        3600, [*start, ClockEvent(t0 + timedelta(minutes=20), "stop")], now + timedelta(hours=2)
+    )
+    assert threshold_instant(stopped, 50, now) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import secrets
+import signal
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from engine.persistence.migrate import migrate
 from engine.services import definitions, users
 from engine.services.context import ServiceContext
 from engine.services.errors import Conflict, Invalid
+from engine.services.worker import TimerWorker
 from engine.workflow.definitions import DefinitionInvalid, compile_definition
 from engine.workflow.serialization import StateSerializer
 from web.settings import Settings
@@ -57,7 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--threads", type=int, default=8)
+    serve.add_argument(
+        "--no-worker", action="store_true", help="do not run the timer worker in this process"
+    )
     serve.set_defaults(handler=_serve)
+
+    worker = sub.add_parser("worker", help="run only the SLA/BPMN timer worker")
+    worker.add_argument("--interval", type=float, default=1.0)
+    worker.set_defaults(handler=_worker)
 
     user = sub.add_parser("user", help="manage users")
     user_sub = user.add_subparsers(required=True, metavar="ACTION")
@@ -99,8 +108,21 @@ def _serve(args: argparse.Namespace) -> int:
     if deployed is not None:
         logging.info("deployed the bundled process %s v%s", deployed.key, deployed.version)
     app = create_app(settings, context)
+    if not args.no_worker:
+        TimerWorker(context).start_thread()
     print(f"itsm: serving on http://{args.host}:{args.port}", flush=True)
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="itsm")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    worker = TimerWorker(prepared_context(Settings()), interval=args.interval)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    try:
+        worker.run_forever()
+    except KeyboardInterrupt:
+        worker.stop()
     return 0
 
 

@@ -232,3 +232,32 @@ def thresholds_crossed(
 ) -> list[int]:
     """The marks (percent of target) reached in `after` but not yet in `before`, ascending."""
     return [mark for mark in sorted(set(marks)) if before.percent < mark <= after.percent]
+
+
+# Floating-point slack when comparing a clock's percent with a mark it has just reached.
+_MARK_EPSILON = 1e-9
+
+
+def threshold_instant(
+    state: ClockState,
+    percent: int,
+    now: datetime,
+    *,
+    calendar: WorkCalendar = TWENTY_FOUR_SEVEN,
+) -> datetime | None:
+    """When the clock reaches `percent` of its target.
+
+    `now` if it already has; the future instant if it is running; None while it
+    is paused, stopped below the mark, or not started (nothing to wait for).
+    """
+    _require_aware(now, "now")
+    if state.percent >= percent - _MARK_EPSILON:
+        return now
+    if state.state != "running":
+        return None
+    needed = timedelta(seconds=state.target_seconds * percent / 100 - state.elapsed_seconds)
+    return calendar.instant_after(now, needed)
+
+
+def has_reached(state: ClockState, percent: int) -> bool:
+    return state.percent >= percent - _MARK_EPSILON

@@ -24,6 +24,7 @@ from engine.services.definitions import spec_source
 from engine.services.errors import Invalid
 from engine.services.event_log import EventLog
 from engine.services.policy import matrix_of, targets_of
+from engine.services.sla_timers import current_target, schedule
 from engine.workflow.runtime import ProcessStepFailed, ReadyTask, SpecSource, StepOutcome
 
 RESOLVED_EVENT_ELEMENT = "incident_resolved"
@@ -123,15 +124,15 @@ def apply_outcome(
 
 
 def refresh_sla(ctx: ServiceContext, incident: Incident, log: EventLog) -> None:
-    """Recompute the due-time columns from the event log (one formula, in the domain)."""
-    targets = targets_of(incident.policy_snapshot)
-    # Until classified, use P1's targets so a new incident is never shown as relaxed.
-    target = targets[incident.priority if incident.priority is not None else min(targets)]
-    states = log.clock_states(target, ctx.now())
+    """Recompute the due-time columns and the next SLA check from the event log
+    (the arithmetic lives in the domain, once)."""
+    now = ctx.now()
+    states = log.clock_states(current_target(incident), now)
     incident.response_due = states[RESPONSE].due_at
     incident.resolution_due = states[RESOLUTION].due_at
     if incident.priority is not None and any(s.breached for s in states.values()):
         incident.breached = True
+    schedule(log.session, incident, states, now)
 
 
 def due_times(log: EventLog, target: SlaTarget, now: datetime) -> dict[str, datetime | None]:

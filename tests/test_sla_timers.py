@@ -1,0 +1,120 @@
+"""SLA thresholds fire on time, exactly once, across workers and restarts."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+from sqlalchemy import func, select, update
+
+from engine.persistence.db import Database
+from engine.persistence.models import Event, Incident, SlaAnnouncement, SlaPolicy
+from engine.services import incidents, users
+from engine.services.context import ServiceContext
+from engine.services.sla_timers import fire_due
+from engine.services.worker import TimerWorker
+from tests.conftest import PASSWORD
+from tests.scenario import Scenario
+
+
+def sla_events(api, incident_id):
+    detail = api.ok(api.get("manager", f"/incidents/{incident_id}"))
+    return [
+        (e["type"], e["clock"], e["percent"])
+        for e in detail["events"]
+        if e["type"] in ("sla_warning", "sla_breached")
+    ]
+
+
+def test_thresholds_fire_once_in_order(api, ctx, clock):
+    s = Scenario(api)  # unclassified: P1 targets, response 15 min, resolution 4 h
+    assert fire_due(ctx) == 0
+    clock.advance(minutes=7, seconds=30)
+    assert fire_due(ctx) == 1
+    assert sla_events(api, s.id) == [("sla_warning", "response", 50)]
+    assert fire_due(ctx) == 0  # nothing twice
+    clock.advance(minutes=8)
+    assert fire_due(ctx) == 2
+    assert sla_events(api, s.id)[1:] == [
+        ("sla_warning", "response", 75),
+        ("sla_breached", "response", 100),
+    ]
+    detail = api.ok(api.get("manager", f"/incidents/{s.id}"))
+    assert detail["sla"]["breached"] is True
+    breach = [e for e in detail["events"] if e["type"] == "sla_breached"][0]
+    assert breach["actor"] == "system"
+    assert abs(breach["delay_seconds"] - 30) < 1  # it fell due at 15:00, fired at 15:30
+
+
+def test_suspension_pauses_thresholds_and_resume_reschedules(api, ctx, clock):
+    s = Scenario(api)
+    s.record(impact="3", urgency="3")  # P5: resolution 168 h; response stopped
+    api.ok(api.post("desk", f"/incidents/{s.id}/suspend", {"reason": "waiting"}))
+    with ctx.db.read() as session:
+        incident = session.get(Incident, s.id)
+        assert incident is not None and incident.sla_next_check_at is None
+    clock.advance(hours=200)
+    assert fire_due(ctx) == 0
+    api.ok(api.post("desk", f"/incidents/{s.id}/resume"))
+    clock.advance(hours=84)  # half of 168 h counted since the clock ran before suspension
+    assert fire_due(ctx) == 1
+    assert sla_events(api, s.id) == [("sla_warning", "resolution", 50)]
+
+
+def test_closed_incident_has_nothing_scheduled(api, ctx, clock):
+    s = Scenario(api)
+    s.record()
+    s.desk_resolves()
+    s.confirm(True)
+    s.feedback()
+    with ctx.db.read() as session:
+        incident = session.get(Incident, s.id)
+        assert incident is not None and incident.sla_next_check_at is None
+    clock.advance(days=30)
+    assert fire_due(ctx) == 0
+
+
+def test_thousand_incidents_fire_exactly_once_across_workers_and_restart(
+    ctx, clock, database_url
+):
+    with ctx.db.write() as session:  # targets that fall due within a minute
+        session.execute(
+            update(SlaPolicy).where(SlaPolicy.priority == 1).values(
+                response_seconds=20, resolution_seconds=40
+            )
+        )
+    reporter = users.actor_for_token(ctx, users.issue_token(ctx, "reporter", PASSWORD).token)
+    ids = [
+        incidents.create_incident(ctx, reporter, {"title": f"load {n}", "channel": "app"})["id"]
+        for n in range(1000)
+    ]
+    clock.advance(seconds=15)  # response 50 % and 75 %, resolution 0-37 %
+    first = TimerWorker(ctx)
+    fire_due(ctx, batch=300)  # the first worker stops part-way ...
+    first.stop()
+    clock.advance(seconds=50)  # ... and everything else is due when two new ones start
+    workers = [
+        ServiceContext(db=Database(database_url), now=clock),
+        ServiceContext(db=Database(database_url), now=clock),
+    ]
+    threads = [threading.Thread(target=TimerWorker(w).run_once) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for worker_ctx in workers:
+        worker_ctx.db.dispose()
+    with ctx.db.read() as session:
+        per_incident = Counter(
+            session.scalars(select(SlaAnnouncement.incident_id)).all()
+        )
+        total_events = session.scalar(
+            select(func.count(Event.id)).where(Event.type.in_(("sla_warning", "sla_breached")))
+        )
+        pending = session.scalar(
+            select(func.count(Incident.id)).where(Incident.sla_next_check_at.is_not(None))
+        )
+    assert set(per_incident) == set(ids)
+    assert set(per_incident.values()) == {6}  # 2 clocks × 50/75/100, once each
+    assert total_events == 6000
+    assert pending == 0
