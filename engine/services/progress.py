@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,6 +26,8 @@ from engine.services.event_log import EventLog
 from engine.services.policy import matrix_of, targets_of
 from engine.services.sla_timers import current_target, schedule
 from engine.workflow.runtime import ProcessStepFailed, ReadyTask, SpecSource, StepOutcome
+
+StepResult = TypeVar("StepResult", StepOutcome, StepOutcome | None)
 
 RESOLVED_EVENT_ELEMENT = "incident_resolved"
 REOPENED_EVENT_ELEMENT = "incident_reopened"
@@ -64,8 +66,8 @@ def run_step(
     session: Session,
     incident: Incident,
     log: EventLog,
-    step: Callable[[SpecSource, dict[str, Any]], StepOutcome],
-) -> StepOutcome:
+    step: Callable[[SpecSource, dict[str, Any]], StepResult],
+) -> StepResult:
     """Run one engine step on the incident's definition; map failures to 422."""
     definition = incident.definition
     try:

@@ -26,6 +26,12 @@ log = logging.getLogger("itsm.worker")
 
 MARKS = (50, 75, 100)
 SYSTEM = "system"
+# The process reacts to SLA escalations through this BPMN signal (an event
+# subprocess in the default process starts a review for the incident manager).
+ESCALATION_SIGNAL = "sla_escalation"
+ESCALATED_CLOCKS = ("resolution",)
+EARLY_ESCALATION = {1: 75, 2: 75}  # P1/P2 escalate at 75 %, others at the breach
+RETRY_AFTER = timedelta(minutes=1)
 
 
 def current_target(incident: Incident) -> SlaTarget:
@@ -84,12 +90,57 @@ def fire_incident(ctx: ServiceContext, session: Session, incident: Incident, now
             fired += 1
             if mark == 100:
                 incident.breached = True
+            if _escalates(incident, clock, mark, done):
+                done.add((f"{clock}:signal", 0))
+                session.add(
+                    SlaAnnouncement(incident_id=incident.id, clock=f"{clock}:signal", percent=0,
+                                    at=now)
+                )
+                _signal_process(ctx, session, incident, events, clock, mark)
             log.info(
                 "incident %s: %s %s %s%% (delay %s s)", incident.number, kind, clock, mark,
                 f"{delay:.3f}" if delay is not None else "?",
             )
     schedule(session, incident, states, now, done)
     return fired
+
+
+def _escalates(incident: Incident, clock: str, mark: int, done: set[tuple[str, int]]) -> bool:
+    """At most one escalation per clock: at 75 % for P1/P2, else at the breach."""
+    if clock not in ESCALATED_CLOCKS or (f"{clock}:signal", 0) in done:
+        return False
+    return mark >= EARLY_ESCALATION.get(incident.priority or 0, 100)
+
+
+def _signal_process(
+    ctx: ServiceContext,
+    session: Session,
+    incident: Incident,
+    events: EventLog,
+    clock: str,
+    mark: int,
+) -> None:
+    """Bring the escalation into the running process, if it listens for it."""
+    from engine.services.progress import apply_outcome, run_step
+
+    state = session.get(InstanceState, incident.id)
+    if state is None or incident.status == "closed":
+        return
+    outcome = run_step(
+        ctx,
+        session,
+        incident,
+        events,
+        lambda source, helpers: ctx.runtime.signal(
+            source, state.state_json, ESCALATION_SIGNAL, helpers
+        ),
+    )
+    if outcome is None:
+        log.info("incident %s: the process has no catcher for %s", incident.number,
+                 ESCALATION_SIGNAL)
+        return
+    events.add("sla_escalated", SYSTEM, ctx.now(), clock=clock, percent=mark)
+    apply_outcome(ctx, session, incident, events, outcome, SYSTEM)
 
 
 def _reached_at(state: ClockState, mark: int, now: datetime) -> datetime | None:
@@ -116,8 +167,25 @@ def fire_due(ctx: ServiceContext, batch: int = 200) -> int:
         )
     fired = 0
     for incident_id in due:
-        fired += _fire_one(ctx, incident_id, now)
+        try:
+            fired += _fire_one(ctx, incident_id, now)
+        except Exception:
+            # One broken incident (e.g. a failing script in its process) must not
+            # hold up the others: log it and look again a minute later.
+            log.exception("incident %s: firing failed; retrying in %s", incident_id, RETRY_AFTER)
+            _defer(ctx, incident_id, now + RETRY_AFTER)
     return fired
+
+
+def _defer(ctx: ServiceContext, incident_id: int, until: datetime) -> None:
+    with ctx.db.write() as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            return
+        if incident.sla_next_check_at is not None:
+            incident.sla_next_check_at = max(incident.sla_next_check_at, until)
+        if incident.next_timer_at is not None:
+            incident.next_timer_at = max(incident.next_timer_at, until)
 
 
 def _fire_one(ctx: ServiceContext, incident_id: int, now: datetime) -> int:

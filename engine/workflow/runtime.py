@@ -16,7 +16,9 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -161,6 +163,16 @@ class ProcessRuntime:
         """Fire whatever timers are due (SpiffWorkflow does not after a load)."""
         workflow = self._load(source, state, helpers)
         workflow.refresh_timers()
+        return self._advance(workflow, [])
+
+    def signal(
+        self, source: SpecSource, state: str, name: str, helpers: ScriptHelpers
+    ) -> StepOutcome | None:
+        """Deliver a BPMN signal; None when nothing in the instance catches it."""
+        workflow = self._load(source, state, helpers)
+        event = BpmnEvent(SignalEventDefinition(name), {})
+        if workflow.event_manager.catch(event, internal=False) == 0:
+            return None
         return self._advance(workflow, [])
 
     def update_data(self, source: SpecSource, state: str, values: dict[str, Any]) -> str:
