@@ -106,7 +106,12 @@ def test_thousand_incidents_fire_exactly_once_across_workers_and_restart(
         worker_ctx.db.dispose()
     with ctx.db.read() as session:
         per_incident = Counter(
-            session.scalars(select(SlaAnnouncement.incident_id)).all()
+            session.scalars(
+                select(SlaAnnouncement.incident_id).where(SlaAnnouncement.percent > 0)
+            ).all()
+        )
+        escalations = session.scalar(
+            select(func.count(Event.id)).where(Event.type == "sla_escalated")
         )
         total_events = session.scalar(
             select(func.count(Event.id)).where(Event.type.in_(("sla_warning", "sla_breached")))
@@ -117,4 +122,49 @@ def test_thousand_incidents_fire_exactly_once_across_workers_and_restart(
     assert set(per_incident) == set(ids)
     assert set(per_incident.values()) == {6}  # 2 clocks × 50/75/100, once each
     assert total_events == 6000
+    assert escalations == 1000  # P1: the resolution clock escalates once, at 75 %
     assert pending == 0
+
+
+def test_resolution_escalation_starts_one_review_for_the_incident_manager(api, ctx, clock):
+    s = Scenario(api)
+    s.record(impact="1", urgency="2")  # P2: resolution 12 h, escalates at 75 %
+    s.desk_passes_on()
+    clock.advance(hours=9)
+    fire_due(ctx)
+    tasks = s.open_tasks()
+    assert tasks.count("sla_review") == 1
+    types = s.event_types()
+    assert types.count("sla_escalated") == 1
+    clock.advance(hours=4)  # the breach fires but does not start a second review
+    fire_due(ctx)
+    assert s.open_tasks().count("sla_review") == 1
+    assert ("sla_breached", "resolution", 100) in sla_events(api, s.id)
+    # Closing cancels the open review like the other reviews.
+    s.level2("solved")
+    s.resolve("level2")
+    s.confirm(True)
+    s.feedback()
+    events = s.refresh()["events"]
+    assert s.incident["status"] == "closed"
+    assert "sla_review" in [e.get("task") for e in events if e["type"] == "cancelled"]
+
+
+def test_process_without_a_catcher_records_the_event_and_carries_on(api, ctx, clock):
+    from engine.services.definitions import BUNDLED_PROCESS
+
+    deaf = BUNDLED_PROCESS.read_bytes().replace(b'name="sla_escalation"', b'name="other_signal"')
+    deployed = api.client.post(
+        "/api/v1/process-definitions?note=no+catcher",
+        data=deaf,
+        headers={"Authorization": f"Bearer {api.tokens['designer']}"},
+    )
+    assert deployed.status_code == 201, deployed.get_json()
+    s = Scenario(api)
+    s.record(impact="1", urgency="1")  # P1: resolution 4 h
+    clock.advance(hours=5)
+    fire_due(ctx)
+    assert "sla_review" not in s.open_tasks()
+    assert ("sla_breached", "resolution", 100) in sla_events(api, s.id)
+    assert "sla_escalated" not in s.event_types()
+    assert fire_due(ctx) == 0

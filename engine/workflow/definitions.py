@@ -80,7 +80,11 @@ def compile_definition(
     return CompiledDefinition(
         key=key,
         spec_json=serializer.spec_to_json(spec, subprocess_specs),
-        user_tasks=user_task_specs(spec),
+        user_tasks={
+            element_id: task
+            for candidate in (spec, *subprocess_specs.values())
+            for element_id, task in user_task_specs(candidate).items()
+        },
     )
 
 

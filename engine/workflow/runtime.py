@@ -106,11 +106,13 @@ class ProcessRuntime:
         return loaded
 
     def user_task(self, source: SpecSource, element_id: str) -> UserTaskSpec:
-        spec, _ = self._spec(source)
-        task_spec = spec.task_specs.get(element_id)
-        if not isinstance(task_spec, CamundaUserTask):
-            raise TaskNotFound(element_id)
-        return user_task_spec(task_spec)
+        spec, subprocess_specs = self._spec(source)
+        # Tasks of (event) subprocesses live in their own specs.
+        for candidate in (spec, *subprocess_specs.values()):
+            task_spec = candidate.task_specs.get(element_id)
+            if isinstance(task_spec, CamundaUserTask):
+                return user_task_spec(task_spec)
+        raise TaskNotFound(element_id)
 
     # -- instances ---------------------------------------------------------
 
