@@ -257,3 +257,31 @@ class SlaAnnouncement(Base):
     clock: Mapped[str] = mapped_column(String(40), primary_key=True)
     percent: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SlaPolicyVersion(Base):
+    """Every version of a priority's SLA targets; `sla_policies` holds the current one."""
+
+    __tablename__ = "sla_policy_versions"
+    __table_args__ = (UniqueConstraint("priority", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    priority: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    response_seconds: Mapped[int] = mapped_column(Integer)
+    resolution_seconds: Mapped[int] = mapped_column(Integer)
+    calendar: Mapped[str] = mapped_column(String(80))
+    changed_by: Mapped[str] = mapped_column(String(80))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class BusinessCalendar(Base):
+    """A named working-time calendar an SLA policy may count in (`24x7` is one too)."""
+
+    __tablename__ = "business_calendars"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    timezone: Mapped[str] = mapped_column(String(60))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -17,6 +17,7 @@ def init_ui(app: Flask) -> None:
     from web.ui.incidents import incidents_blueprint
     from web.ui.nav import register_nav
     from web.ui.session import init_login
+    from web.ui.sla import sla_blueprint
     from web.ui.tasks import tasks_blueprint
 
     csrf.init_app(app)
@@ -26,5 +27,7 @@ def init_ui(app: Flask) -> None:
     init_i18n(app)
     register_filters(app)
     register_nav(app)
-    for blueprint in (auth_blueprint, tasks_blueprint, incidents_blueprint, admin_blueprint):
+    for blueprint in (
+        auth_blueprint, tasks_blueprint, incidents_blueprint, admin_blueprint, sla_blueprint
+    ):
         app.register_blueprint(blueprint)

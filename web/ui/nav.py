@@ -66,6 +66,10 @@ def nav_items() -> list[NavItem]:
             request.endpoint == "incidents.report",
         )
     )
+    if "incident_manager" in me.roles:
+        items.append(
+            NavItem(_("SLA policies"), url_for("sla.policies"), request.blueprint == "sla")
+        )
     if "admin" in me.roles:
         items.append(NavItem(_("Users"), url_for("admin.users"), request.blueprint == "admin"))
     return items

@@ -1,0 +1,28 @@
+"""SLA targets per priority (contract: GET for staff, PUT for the incident manager)."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify
+
+from engine.domain.roles import STAFF_ROLES
+from engine.services import sla_policies as use_cases
+from engine.services.errors import Forbidden
+from web.api import api_blueprint
+from web.api.common import current_actor, json_body, services
+
+
+@api_blueprint.get("/sla/policies")
+def list_sla_policies() -> Response:
+    if not current_actor().has_any(STAFF_ROLES):
+        raise Forbidden("SLA policies are for staff")
+    return jsonify(use_cases.list_policies(services()))
+
+
+@api_blueprint.put("/sla/policies/<priority>")
+def update_sla_policy(priority: str) -> Response:
+    actor = current_actor()
+    # Who and which policy are answered before the body is read.
+    use_cases.require_editor(actor)
+    number = use_cases.parse_priority(priority)
+    policy = use_cases.update_policy(services(), actor, number, json_body())
+    return jsonify(policy)
