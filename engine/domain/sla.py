@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Literal, Protocol, get_args
 
@@ -76,11 +76,12 @@ class WorkCalendar(Protocol):
 class TwentyFourSeven:
     """Every second counts."""
 
+    # In UTC: Python subtracts datetimes of one zone by wall clock, wrong across DST.
     def counted_time(self, start: datetime, end: datetime) -> timedelta:
-        return max(end - start, timedelta(0))
+        return max(end.astimezone(UTC) - start.astimezone(UTC), timedelta(0))
 
     def instant_after(self, start: datetime, counted: timedelta) -> datetime:
-        return start + counted
+        return (start.astimezone(UTC) + counted).astimezone(start.tzinfo)
 
 
 TWENTY_FOUR_SEVEN: WorkCalendar = TwentyFourSeven()
