@@ -32,6 +32,7 @@ ESCALATION_SIGNAL = "sla_escalation"
 ESCALATED_CLOCKS = ("resolution",)
 EARLY_ESCALATION = {1: 75, 2: 75}  # P1/P2 escalate at 75 %, others at the breach
 RETRY_AFTER = timedelta(minutes=1)
+CHUNK = 50
 
 
 def current_target(incident: Incident) -> SlaTarget:
@@ -166,9 +167,22 @@ def fire_due(ctx: ServiceContext, batch: int = 200) -> int:
             )
         )
     fired = 0
-    for incident_id in due:
+    for chunk_start in range(0, len(due), CHUNK):
+        chunk = due[chunk_start : chunk_start + CHUNK]
         try:
-            fired += _fire_one(ctx, incident_id, now)
+            # Many incidents per transaction keeps up with bursts; all-or-nothing.
+            fired += _fire_many(ctx, chunk, now)
+        except Exception:
+            fired += _fire_each(ctx, chunk, now)
+    return fired
+
+
+def _fire_each(ctx: ServiceContext, incident_ids: list[int], now: datetime) -> int:
+    """The slow path after a failed chunk: each incident on its own."""
+    fired = 0
+    for incident_id in incident_ids:
+        try:
+            fired += _fire_many(ctx, [incident_id], now)
         except Exception:
             # One broken incident (e.g. a failing script in its process) must not
             # hold up the others: log it and look again a minute later.
@@ -188,20 +202,21 @@ def _defer(ctx: ServiceContext, incident_id: int, until: datetime) -> None:
             incident.next_timer_at = max(incident.next_timer_at, until)
 
 
-def _fire_one(ctx: ServiceContext, incident_id: int, now: datetime) -> int:
+def _fire_many(ctx: ServiceContext, incident_ids: list[int], now: datetime) -> int:
     with ctx.db.write() as session:
-        # Another worker holding the row (PostgreSQL) makes us skip it; on SQLite
-        # writers queue, so re-check that the work is still due once we hold the lock.
-        incident = session.get(
-            Incident, incident_id, with_for_update={"of": Incident, "skip_locked": True}
-        )
-        if incident is None:
-            return 0
+        # Rows another worker holds (PostgreSQL) are skipped; on SQLite writers
+        # queue, so re-check that the work is still due once we hold the lock.
+        incidents = session.scalars(
+            select(Incident)
+            .where(Incident.id.in_(incident_ids))
+            .with_for_update(of=Incident, skip_locked=True)
+        ).all()
         fired = 0
-        if incident.sla_next_check_at is not None and incident.sla_next_check_at <= now:
-            fired += fire_incident(ctx, session, incident, now)
-        if incident.next_timer_at is not None and incident.next_timer_at <= now:
-            fired += _fire_bpmn_timers(ctx, session, incident)
+        for incident in incidents:
+            if incident.sla_next_check_at is not None and incident.sla_next_check_at <= now:
+                fired += fire_incident(ctx, session, incident, now)
+            if incident.next_timer_at is not None and incident.next_timer_at <= now:
+                fired += _fire_bpmn_timers(ctx, session, incident)
         return fired
 
 
