@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import current_app, request
@@ -29,8 +30,6 @@ def json_body() -> Any:
     if not data:
         raise BadRequest("the request needs a JSON body")
     try:
-        import json
-
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"malformed JSON: {exc}") from exc
