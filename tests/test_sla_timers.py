@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
@@ -168,3 +169,22 @@ def test_process_without_a_catcher_records_the_event_and_carries_on(api, ctx, cl
     assert ("sla_breached", "resolution", 100) in sla_events(api, s.id)
     assert "sla_escalated" not in s.event_types()
     assert fire_due(ctx) == 0
+
+
+def test_suspension_ends_by_itself_at_the_resume_by_time(api, ctx, clock):
+    s = Scenario(api)
+    s.record(impact="3", urgency="3")
+    resume_by = (clock.now + timedelta(hours=2)).isoformat()
+    api.ok(api.post("desk", f"/incidents/{s.id}/suspend",
+                    {"reason": "vendor visit", "category": "awaiting_vendor",
+                     "resume_by": resume_by}))
+    clock.advance(hours=1)
+    fire_due(ctx)
+    assert s.refresh()["status"] == "suspended"
+    clock.advance(hours=1, seconds=1)
+    fire_due(ctx)
+    detail = s.refresh()
+    assert detail["status"] == "in_progress"
+    resumed = [e for e in detail["events"] if e["type"] == "resumed"]
+    assert [(e["actor"], e["reason"]) for e in resumed] == [("system", "resume-by time reached")]
+    assert detail["sla"]["suspended_seconds"] == 7201

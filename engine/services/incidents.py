@@ -375,6 +375,16 @@ def resume(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[str, Any
         return incident_detail(session, incident, now, include_events=False)
 
 
+def resume_when_due(
+    ctx: ServiceContext, incident: Incident, log: EventLog, now: datetime
+) -> bool:
+    """Resume a suspension whose resume-by time has come (the timer worker calls this)."""
+    if incident.status != "suspended" or incident.resume_by is None or incident.resume_by > now:
+        return False
+    _resume(ctx, incident, log, "system", now, reason="resume-by time reached")
+    return True
+
+
 def resume_if_suspended(
     ctx: ServiceContext, incident: Incident, log: EventLog, actor: str, now: datetime
 ) -> None:

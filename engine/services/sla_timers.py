@@ -69,12 +69,17 @@ def schedule(
         if (clock, mark) not in done
         and (moment := threshold_instant(state, mark, now)) is not None
     ]
+    if incident.status == "suspended" and incident.resume_by is not None:
+        moments.append(incident.resume_by)  # the worker resumes it then
     incident.sla_next_check_at = min(moments) if moments else None
 
 
 def fire_incident(ctx: ServiceContext, session: Session, incident: Incident, now: datetime) -> int:
     """Announce every threshold this incident's clocks have reached; return how many."""
+    from engine.services.incidents import resume_when_due
+
     events = EventLog(session, incident)
+    resumed = resume_when_due(ctx, incident, events, now)
     states = events.clock_states(current_target(incident), now)
     done = announced(session, incident.id)
     fired = 0
@@ -103,7 +108,7 @@ def fire_incident(ctx: ServiceContext, session: Session, incident: Incident, now
                 f"{delay:.3f}" if delay is not None else "?",
             )
     schedule(session, incident, states, now, done)
-    return fired
+    return fired + int(resumed)
 
 
 def _escalates(incident: Incident, clock: str, mark: int, done: set[tuple[str, int]]) -> bool:
