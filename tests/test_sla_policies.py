@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
@@ -375,3 +375,33 @@ def test_migration_round_trips(ctx):
     assert sla_policies.update_policy(ctx, MANAGER, 3, {"response_seconds": 2 * HOUR})[
         "version"
     ] == 3
+
+
+def test_business_hours_calendar_drives_due_times_and_thresholds(api, ctx, clock):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from engine.services.sla_timers import fire_due
+    from tests.scenario import Scenario
+
+    taipei = ZoneInfo("Asia/Taipei")
+    clock.now = datetime(2026, 11, 30, 10, 0, tzinfo=taipei).astimezone(UTC)  # a Monday
+    changed = api.call(
+        "manager", "PUT", "/sla/policies/3", {"calendar": "taiwan_business_hours"}
+    )
+    assert changed.status_code == 200, changed.get_json()
+    s = Scenario(api)
+    s.record(impact="2", urgency="2")  # P3: response 2 h, resolution 24 h of working time
+    due = datetime.fromisoformat(s.refresh()["sla"]["resolution_due"]).astimezone(taipei)
+    # Mon 10-12 + 13-18 (7 h), Tue 8 h, Wed 8 h, then Thu 09:00-10:00.
+    assert due == datetime(2026, 12, 3, 10, 0, tzinfo=taipei)
+    # 50 % (12 working hours) falls on Tuesday 15:00, not 12 wall-clock hours later.
+    clock.now = datetime(2026, 11, 30, 22, 0, tzinfo=taipei).astimezone(UTC)
+    assert fire_due(ctx) == 0
+    clock.now = datetime(2026, 12, 1, 14, 59, tzinfo=taipei).astimezone(UTC)
+    assert fire_due(ctx) == 0
+    clock.now = datetime(2026, 12, 1, 15, 0, tzinfo=taipei).astimezone(UTC)
+    assert fire_due(ctx) == 1
+    detail = s.refresh()
+    warnings = [e for e in detail["events"] if e["type"] == "sla_warning"]
+    assert [(e["clock"], e["percent"]) for e in warnings] == [("resolution", 50)]

@@ -12,7 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.domain.sla import ClockEvent, ClockState, SlaTarget, clock_state
+from engine.domain.sla import (
+    TWENTY_FOUR_SEVEN,
+    ClockEvent,
+    ClockState,
+    SlaTarget,
+    WorkCalendar,
+    clock_state,
+)
 
 RESPONSE = "response"
 RESOLUTION = "resolution"
@@ -48,10 +55,15 @@ def clock_events(events: Iterable[LoggedEvent]) -> dict[str, list[ClockEvent]]:
 
 
 def clock_states(
-    target: SlaTarget, events: Iterable[LoggedEvent], now: datetime
+    target: SlaTarget,
+    events: Iterable[LoggedEvent],
+    now: datetime,
+    calendar: WorkCalendar = TWENTY_FOUR_SEVEN,
 ) -> dict[str, ClockState]:
     per_clock = clock_events(events)
     return {
-        RESPONSE: clock_state(target.response_seconds, per_clock[RESPONSE], now),
-        RESOLUTION: clock_state(target.resolution_seconds, per_clock[RESOLUTION], now),
+        RESPONSE: clock_state(target.response_seconds, per_clock[RESPONSE], now, calendar=calendar),
+        RESOLUTION: clock_state(
+            target.resolution_seconds, per_clock[RESOLUTION], now, calendar=calendar
+        ),
     }

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.domain.sla import ClockState, SlaTarget
+from engine.domain.sla import TWENTY_FOUR_SEVEN, ClockState, SlaTarget, WorkCalendar
 from engine.persistence.models import Event, Incident
 from engine.services.clocks import RESPONSE_STOP_TASK, LoggedEvent, clock_states
 
@@ -74,5 +74,7 @@ class EventLog:
                 self._stored = clock_events_of(self.session, self.incident.id)
         return [*self._stored, *self._added]
 
-    def clock_states(self, target: SlaTarget, now: datetime) -> dict[str, ClockState]:
-        return clock_states(target, self.clock_events(), now)
+    def clock_states(
+        self, target: SlaTarget, now: datetime, calendar: WorkCalendar = TWENTY_FOUR_SEVEN
+    ) -> dict[str, ClockState]:
+        return clock_states(target, self.clock_events(), now, calendar)

@@ -16,15 +16,15 @@ from sqlalchemy.orm import Session
 
 from engine.domain.priority import to_level
 from engine.domain.script_helpers import bind_helpers
-from engine.domain.sla import SlaTarget
+from engine.domain.sla import SlaTarget, WorkCalendar
 from engine.persistence.models import Incident, InstanceState, LinkedRecord, User, UserTaskRow
 from engine.services.clocks import RESOLUTION, RESPONSE
 from engine.services.context import ServiceContext
 from engine.services.definitions import spec_source
 from engine.services.errors import Invalid
 from engine.services.event_log import EventLog
-from engine.services.policy import matrix_of, targets_of
-from engine.services.sla_timers import current_target, schedule
+from engine.services.policy import calendar_of, matrix_of, targets_of
+from engine.services.sla_timers import current_calendar, current_target, schedule
 from engine.workflow.runtime import ProcessStepFailed, ReadyTask, SpecSource, StepOutcome
 
 StepResult = TypeVar("StepResult", StepOutcome, StepOutcome | None)
@@ -57,7 +57,11 @@ def helpers_for(ctx: ServiceContext, incident: Incident, log: EventLog) -> dict[
     snapshot = incident.policy_snapshot
     targets = targets_of(snapshot)
     return bind_helpers(
-        matrix_of(snapshot), targets, lambda priority: due_times(log, targets[priority], ctx.now())
+        matrix_of(snapshot),
+        targets,
+        lambda priority: due_times(
+            log, targets[priority], ctx.now(), calendar_of(snapshot, priority)
+        ),
     )
 
 
@@ -129,7 +133,7 @@ def refresh_sla(ctx: ServiceContext, incident: Incident, log: EventLog) -> None:
     """Recompute the due-time columns and the next SLA check from the event log
     (the arithmetic lives in the domain, once)."""
     now = ctx.now()
-    states = log.clock_states(current_target(incident), now)
+    states = log.clock_states(current_target(incident), now, current_calendar(incident))
     incident.response_due = states[RESPONSE].due_at
     incident.resolution_due = states[RESOLUTION].due_at
     if incident.priority is not None and any(s.breached for s in states.values()):
@@ -137,8 +141,10 @@ def refresh_sla(ctx: ServiceContext, incident: Incident, log: EventLog) -> None:
     schedule(log.session, incident, states, now)
 
 
-def due_times(log: EventLog, target: SlaTarget, now: datetime) -> dict[str, datetime | None]:
-    states = log.clock_states(target, now)
+def due_times(
+    log: EventLog, target: SlaTarget, now: datetime, calendar: WorkCalendar
+) -> dict[str, datetime | None]:
+    states = log.clock_states(target, now, calendar)
     return {"response_due": states[RESPONSE].due_at, "resolution_due": states[RESOLUTION].due_at}
 
 

@@ -16,11 +16,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.domain.sla import ClockState, SlaTarget, has_reached, threshold_instant
+from engine.domain.sla import (
+    TWENTY_FOUR_SEVEN,
+    ClockState,
+    SlaTarget,
+    WorkCalendar,
+    has_reached,
+    threshold_instant,
+)
 from engine.persistence.models import Incident, InstanceState, SlaAnnouncement
 from engine.services.context import ServiceContext
 from engine.services.event_log import EventLog
-from engine.services.policy import targets_of
+from engine.services.policy import calendar_of, targets_of
 
 log = logging.getLogger("itsm.worker")
 
@@ -35,10 +42,19 @@ RETRY_AFTER = timedelta(minutes=1)
 CHUNK = 50
 
 
+def current_priority(incident: Incident) -> int:
+    """The incident's priority; until classified, P1 (never shown as relaxed)."""
+    if incident.priority is not None:
+        return incident.priority
+    return min(targets_of(incident.policy_snapshot))
+
+
 def current_target(incident: Incident) -> SlaTarget:
-    """The incident's targets; until classified, P1's (never shown as relaxed)."""
-    targets = targets_of(incident.policy_snapshot)
-    return targets[incident.priority if incident.priority is not None else min(targets)]
+    return targets_of(incident.policy_snapshot)[current_priority(incident)]
+
+
+def current_calendar(incident: Incident) -> WorkCalendar:
+    return calendar_of(incident.policy_snapshot, current_priority(incident))
 
 
 def announced(session: Session, incident_id: int) -> set[tuple[str, int]]:
@@ -62,12 +78,13 @@ def schedule(
         incident.sla_next_check_at = None
         return
     done = announced(session, incident.id) if done is None else done
+    calendar = current_calendar(incident)
     moments = [
         moment
         for clock, state in states.items()
         for mark in MARKS
         if (clock, mark) not in done
-        and (moment := threshold_instant(state, mark, now)) is not None
+        and (moment := threshold_instant(state, mark, now, calendar=calendar)) is not None
     ]
     if incident.status == "suspended" and incident.resume_by is not None:
         moments.append(incident.resume_by)  # the worker resumes it then
@@ -80,14 +97,15 @@ def fire_incident(ctx: ServiceContext, session: Session, incident: Incident, now
 
     events = EventLog(session, incident)
     resumed = resume_when_due(ctx, incident, events, now)
-    states = events.clock_states(current_target(incident), now)
+    calendar = current_calendar(incident)
+    states = events.clock_states(current_target(incident), now, calendar)
     done = announced(session, incident.id)
     fired = 0
     for clock, state in states.items():
         for mark in MARKS:
             if (clock, mark) in done or not has_reached(state, mark):
                 continue
-            reached_at = _reached_at(state, mark, now)
+            reached_at = _reached_at(state, mark, now) if calendar is TWENTY_FOUR_SEVEN else None
             delay = (now - reached_at).total_seconds() if reached_at else None
             session.add(SlaAnnouncement(incident_id=incident.id, clock=clock, percent=mark, at=now))
             kind = "sla_breached" if mark == 100 else "sla_warning"
@@ -99,12 +117,17 @@ def fire_incident(ctx: ServiceContext, session: Session, incident: Incident, now
             if _escalates(incident, clock, mark, done):
                 done.add((f"{clock}:signal", 0))
                 session.add(
-                    SlaAnnouncement(incident_id=incident.id, clock=f"{clock}:signal", percent=0,
-                                    at=now)
+                    SlaAnnouncement(
+                        incident_id=incident.id, clock=f"{clock}:signal", percent=0, at=now
+                    )
                 )
                 _signal_process(ctx, session, incident, events, clock, mark)
             log.info(
-                "incident %s: %s %s %s%% (delay %s s)", incident.number, kind, clock, mark,
+                "incident %s: %s %s %s%% (delay %s s)",
+                incident.number,
+                kind,
+                clock,
+                mark,
                 f"{delay:.3f}" if delay is not None else "?",
             )
     schedule(session, incident, states, now, done)
@@ -142,8 +165,9 @@ def _signal_process(
         ),
     )
     if outcome is None:
-        log.info("incident %s: the process has no catcher for %s", incident.number,
-                 ESCALATION_SIGNAL)
+        log.info(
+            "incident %s: the process has no catcher for %s", incident.number, ESCALATION_SIGNAL
+        )
         return
     events.add("sla_escalated", SYSTEM, ctx.now(), clock=clock, percent=mark)
     apply_outcome(ctx, session, incident, events, outcome, SYSTEM)
