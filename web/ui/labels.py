@@ -53,6 +53,7 @@ EVENTS = {
     "resumed": _l("Resumed"),
     "sla_warning": _l("SLA warning"),
     "sla_breached": _l("SLA breached"),
+    "sla_escalated": _l("SLA escalated to the incident manager"),
     "resolved": _l("Resolved"),
     "reopened": _l("Reopened"),
     "cancelled": _l("Cancelled"),
