@@ -188,3 +188,20 @@ def test_suspension_ends_by_itself_at_the_resume_by_time(api, ctx, clock):
     resumed = [e for e in detail["events"] if e["type"] == "resumed"]
     assert [(e["actor"], e["reason"]) for e in resumed] == [("system", "resume-by time reached")]
     assert detail["sla"]["suspended_seconds"] == 7201
+
+
+def test_priority_change_announces_newly_crossed_thresholds_once(api, ctx, clock):
+    s = Scenario(api)
+    s.record(impact="3", urgency="3")  # P5: resolution 168 h
+    clock.advance(hours=3)
+    assert fire_due(ctx) == 0
+    api.ok(api.patch("desk", f"/incidents/{s.id}", {"impact": "1", "urgency": "1"}))  # P1: 4 h
+    assert fire_due(ctx) == 2
+    assert sla_events(api, s.id) == [
+        ("sla_warning", "resolution", 50),
+        ("sla_warning", "resolution", 75),
+    ]
+    # A downgrade never retracts what was announced, and nothing fires twice.
+    api.ok(api.patch("desk", f"/incidents/{s.id}", {"impact": "3", "urgency": "3"}))
+    assert fire_due(ctx) == 0
+    assert len(sla_events(api, s.id)) == 2
