@@ -342,7 +342,9 @@ def test_incident_detail_shape(api):
         "suspended",
         "suspended_seconds",
         "breached",
+        "policy",
     }
+    assert detail["sla"]["policy"] is None  # not classified yet
     assert detail["process"] == {"key": "incident_management", "version": 1}
     assert detail["events"][0]["type"] == "created"
     assert detail["events"][0]["actor"] == "reporter"

@@ -377,7 +377,7 @@ def test_migration_round_trips(ctx):
     ] == 3
 
 
-def test_business_hours_calendar_drives_due_times_and_thresholds(api, ctx, clock):
+def test_business_hours_calendar_drives_due_times_and_thresholds(api, ctx, clock, browser):
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
@@ -395,6 +395,12 @@ def test_business_hours_calendar_drives_due_times_and_thresholds(api, ctx, clock
     due = datetime.fromisoformat(s.refresh()["sla"]["resolution_due"]).astimezone(taipei)
     # Mon 10-12 + 13-18 (7 h), Tue 8 h, Wed 8 h, then Thu 09:00-10:00.
     assert due == datetime(2026, 12, 3, 10, 0, tzinfo=taipei)
+    policy = s.incident["sla"]["policy"]
+    assert (policy["priority"], policy["version"], policy["calendar"]) == (
+        3, 2, "taiwan_business_hours")
+    browser.login("manager")
+    page = browser.get(f"/incidents/{s.id}").get_data(as_text=True)
+    assert "P3，版本 2，行事曆：台灣上班時間" in page  # the clock's policy, in zh-Hant
     # 50 % (12 working hours) falls on Tuesday 15:00, not 12 wall-clock hours later.
     clock.now = datetime(2026, 11, 30, 22, 0, tzinfo=taipei).astimezone(UTC)
     assert fire_due(ctx) == 0

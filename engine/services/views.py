@@ -136,6 +136,21 @@ def _sla(incident: Incident, now: datetime) -> dict[str, Any]:
         "suspended": incident.status == "suspended",
         "suspended_seconds": round(suspended_seconds, 3),
         "breached": incident.breached or _overdue(incident, now),
+        "policy": _policy_in_force(incident),
+    }
+
+
+def _policy_in_force(incident: Incident) -> dict[str, Any] | None:
+    """Which policy version and calendar the clocks count with (from the snapshot)."""
+    if incident.priority is None:
+        return None
+    policy = incident.policy_snapshot["sla"].get(str(incident.priority), {})
+    return {
+        "priority": incident.priority,
+        "version": policy.get("version"),
+        "calendar": policy.get("calendar", "24x7"),
+        "response_seconds": policy.get("response_seconds"),
+        "resolution_seconds": policy.get("resolution_seconds"),
     }
 
 

@@ -59,3 +59,4 @@ def register_filters(app: Flask) -> None:
     app.add_template_global(labels.phase_label, "phase_label")
     app.add_template_global(labels.channel_label, "channel_label")
     app.add_template_global(labels.event_label, "event_label")
+    app.add_template_global(labels.sla_calendar_label, "sla_calendar_label")

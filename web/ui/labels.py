@@ -93,3 +93,13 @@ def event_label(code: str | None) -> str:
 
 def priority_label(priority: int | None) -> str:
     return _("P%(n)d", n=priority) if priority else "—"
+
+
+CALENDARS = {
+    "24x7": _l("24×7 (around the clock)"),
+    "taiwan_business_hours": _l("Taiwan business hours"),
+}
+
+
+def sla_calendar_label(code: str | None) -> str:
+    return _lookup(CALENDARS, code)  # type: ignore[arg-type]
