@@ -174,11 +174,11 @@ def test_inbox_filters_sorts_and_pages(
     monkeypatch.setattr(inbox_cases, "PAGE_SIZE", 2)
     first = page(browser.get("/tasks?sort=number&dir=asc"))
     assert numbers_in_order(first, numbers) == numbers[:2]
-    assert "3 tasks" in first and "page 1 of 2" in first
+    assert "3 tasks" in first and "Page 1 of 2" in first
     assert "page=2" in first  # the link to the next page keeps the sort
     second = page(browser.get("/tasks?sort=number&dir=asc&page=2"))
     assert numbers_in_order(second, numbers) == numbers[2:]
-    assert "page 2 of 2" in second
+    assert "Page 2 of 2" in second
 
 
 def test_inbox_my_tasks_toggle(api: Any, browser: Any) -> None:
