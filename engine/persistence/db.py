@@ -59,10 +59,6 @@ class Database:
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
-
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A writing unit of work: commit on success, roll back on any error."""

@@ -241,7 +241,3 @@ def actor_for_token(ctx: ServiceContext, token: str) -> Actor:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def deactivate_user(ctx: ServiceContext, username: str) -> None:
-    set_active(ctx, username, False)

@@ -157,10 +157,6 @@ class ProcessRuntime:
             raise _step_failed(exc, task) from exc
         return self._advance(workflow, [task.task_spec.bpmn_id], persist=persist)
 
-    def ready_tasks(self, source: SpecSource, state: str) -> list[ReadyTask]:
-        workflow = self._load(source, state, {})
-        return _ready_user_tasks(workflow)
-
     def refresh_timers(self, source: SpecSource, state: str, helpers: ScriptHelpers) -> StepOutcome:
         """Fire whatever timers are due (SpiffWorkflow does not after a load)."""
         workflow = self._load(source, state, helpers)

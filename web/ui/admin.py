@@ -133,10 +133,7 @@ def change_active(username: str) -> PageResult | Response:
         errors = {username: _("You cannot deactivate yourself.")}
         return _page(422, active_errors=errors)
     try:
-        if active:
-            user_service.set_active(services(), username, True)
-        else:
-            user_service.deactivate_user(services(), username)
+        user_service.set_active(services(), username, active)
     except Invalid:
         abort(404)
     if active:
