@@ -90,13 +90,19 @@ def test_every_state_change_writes_an_event(api, ctx):
     s.record(impact="1", urgency="1")
     s.desk_passes_on()
     with ctx.db.read() as session:
-        types = list(session.scalars(select(Event.type).where(Event.incident_id == s.id)))
+        rows = session.execute(
+            select(Event.type, Event.data).where(Event.incident_id == s.id).order_by(Event.id)
+        )
+        types = [(t, data.get("stage")) if t.startswith("stage_") else t for t, data in rows]
     assert types == [
         "created",
+        ("stage_entered", "service_desk"),
         "task_completed",
         "management_escalation",
         "task_completed",
         "technical_escalation",
+        ("stage_left", "service_desk"),
+        ("stage_entered", "level2"),
     ]
 
 
@@ -114,8 +120,9 @@ def test_a_failing_script_fails_the_step_cleanly(api):
     assert deployed.status_code == 201, deployed.get_json()
     s = Scenario(api)
     task_id = s.task_id("record_incident")
-    response = api.post("desk", f"/tasks/{task_id}/complete",
-                        {"category": "network", "impact": "1", "urgency": "1"})
+    response = api.post(
+        "desk", f"/tasks/{task_id}/complete", {"category": "network", "impact": "1", "urgency": "1"}
+    )
     assert response.status_code == 422
     body = response.get_json()
     assert body["details"][0]["element"] == "determine_priority"

@@ -9,6 +9,7 @@ import pytest
 from alembic import command
 from sqlalchemy import func, inspect, select
 
+from engine.domain.sla import DEFAULT_STAGE_TARGETS
 from engine.persistence.migrate import alembic_config
 from engine.persistence.models import BusinessCalendar, SlaPolicy, SlaPolicyVersion
 from engine.services import sla_policies
@@ -24,6 +25,15 @@ DEFAULTS = [  # the contract's table
     {"priority": 4, "response_seconds": 8 * HOUR, "resolution_seconds": 72 * HOUR},
     {"priority": 5, "response_seconds": 24 * HOUR, "resolution_seconds": 168 * HOUR},
 ]
+
+
+def default_stages(priority: int) -> dict:
+    return {
+        stage: {"target_seconds": seconds, "calendar": None}
+        for stage, seconds in DEFAULT_STAGE_TARGETS[priority].items()
+    }
+
+
 MANAGER = Actor(id=0, username="manager", roles=frozenset({"incident_manager"}))
 
 
@@ -36,7 +46,10 @@ def _due(incident: dict) -> datetime:
 
 def test_get_lists_the_contract_defaults(api):
     policies = api.ok(api.get("manager", "/sla/policies"))
-    assert policies == [{**d, "calendar": "24x7", "version": 1} for d in DEFAULTS]
+    assert policies == [
+        {**d, "calendar": "24x7", "version": 1, "stages": default_stages(d["priority"])}
+        for d in DEFAULTS
+    ]
 
 
 @pytest.mark.parametrize("user", ["desk", "l2", "director", "designer", "admin"])
@@ -58,15 +71,14 @@ def test_signed_out_is_401(api):
 
 
 def test_put_changes_targets_and_bumps_version(api, ctx):
-    body = api.ok(
-        api.call("manager", "PUT", "/sla/policies/2", {"resolution_seconds": 8 * HOUR})
-    )
+    body = api.ok(api.call("manager", "PUT", "/sla/policies/2", {"resolution_seconds": 8 * HOUR}))
     assert body == {
         "priority": 2,
         "response_seconds": 30 * 60,
         "resolution_seconds": 8 * HOUR,
         "calendar": "24x7",
         "version": 2,
+        "stages": default_stages(2),
     }
     body = api.ok(
         api.call(
@@ -226,8 +238,7 @@ def test_seeded_calendars_and_versions(ctx):
     day = [["09:00", "12:00"], ["13:00", "18:00"]]
     assert definition["weekly"] == {d: day for d in ("mon", "tue", "wed", "thu", "fri")}
     assert seeded == [
-        (d["priority"], 1, d["response_seconds"], d["resolution_seconds"], "24x7")
-        for d in DEFAULTS
+        (d["priority"], 1, d["response_seconds"], d["resolution_seconds"], "24x7") for d in DEFAULTS
     ]
 
 
@@ -273,6 +284,7 @@ def test_manager_edits_targets_on_the_page(browser, api):
         "resolution_seconds": 10800,
         "calendar": "taiwan_business_hours",
         "version": 2,
+        "stages": default_stages(1),
     }
 
 
@@ -333,8 +345,13 @@ def test_page_is_only_for_the_incident_manager(browser, user):
 
 def test_page_post_needs_csrf_and_a_known_priority(browser, api):
     browser.login("manager")
-    data = {"response_value": "1", "response_unit": "minutes", "resolution_value": "1",
-            "resolution_unit": "hours", "calendar": "24x7"}
+    data = {
+        "response_value": "1",
+        "response_unit": "minutes",
+        "resolution_value": "1",
+        "resolution_unit": "hours",
+        "calendar": "24x7",
+    }
     assert browser.post("/sla/policies/1", data, with_csrf=False).status_code == 400
     assert browser.post("/sla/policies/6", data).status_code == 404
     assert browser.post("/sla/policies/x", data).status_code == 404
@@ -372,9 +389,9 @@ def test_migration_round_trips(ctx):
         assert session.get(SlaPolicy, 3).version == 2  # type: ignore[union-attr]
         assert session.get(BusinessCalendar, "taiwan_business_hours") is not None
     # and the service works on the re-created tables
-    assert sla_policies.update_policy(ctx, MANAGER, 3, {"response_seconds": 2 * HOUR})[
-        "version"
-    ] == 3
+    assert (
+        sla_policies.update_policy(ctx, MANAGER, 3, {"response_seconds": 2 * HOUR})["version"] == 3
+    )
 
 
 def test_business_hours_calendar_drives_due_times_and_thresholds(api, ctx, clock, browser):
@@ -386,9 +403,7 @@ def test_business_hours_calendar_drives_due_times_and_thresholds(api, ctx, clock
 
     taipei = ZoneInfo("Asia/Taipei")
     clock.now = datetime(2026, 11, 30, 10, 0, tzinfo=taipei).astimezone(UTC)  # a Monday
-    changed = api.call(
-        "manager", "PUT", "/sla/policies/3", {"calendar": "taiwan_business_hours"}
-    )
+    changed = api.call("manager", "PUT", "/sla/policies/3", {"calendar": "taiwan_business_hours"})
     assert changed.status_code == 200, changed.get_json()
     s = Scenario(api)
     s.record(impact="2", urgency="2")  # P3: response 2 h, resolution 24 h of working time
@@ -397,17 +412,25 @@ def test_business_hours_calendar_drives_due_times_and_thresholds(api, ctx, clock
     assert due == datetime(2026, 12, 3, 10, 0, tzinfo=taipei)
     policy = s.incident["sla"]["policy"]
     assert (policy["priority"], policy["version"], policy["calendar"]) == (
-        3, 2, "taiwan_business_hours")
+        3,
+        2,
+        "taiwan_business_hours",
+    )
     browser.login("manager")
     page = browser.get(f"/incidents/{s.id}").get_data(as_text=True)
     assert "P3，版本 2，行事曆：台灣上班時間" in page  # the clock's policy, in zh-Hant
     # 50 % (12 working hours) falls on Tuesday 15:00, not 12 wall-clock hours later.
+    # The service desk's stage (4 working hours at P3) ran out on Monday at 15:00.
     clock.now = datetime(2026, 11, 30, 22, 0, tzinfo=taipei).astimezone(UTC)
-    assert fire_due(ctx) == 0
+    assert fire_due(ctx) == 3
     clock.now = datetime(2026, 12, 1, 14, 59, tzinfo=taipei).astimezone(UTC)
     assert fire_due(ctx) == 0
     clock.now = datetime(2026, 12, 1, 15, 0, tzinfo=taipei).astimezone(UTC)
     assert fire_due(ctx) == 1
     detail = s.refresh()
     warnings = [e for e in detail["events"] if e["type"] == "sla_warning"]
-    assert [(e["clock"], e["percent"]) for e in warnings] == [("resolution", 50)]
+    assert [(e["clock"], e["percent"]) for e in warnings] == [
+        ("service_desk", 50),
+        ("service_desk", 75),
+        ("resolution", 50),
+    ]

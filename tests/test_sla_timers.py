@@ -18,12 +18,12 @@ from tests.conftest import PASSWORD
 from tests.scenario import Scenario
 
 
-def sla_events(api, incident_id):
+def sla_events(api, incident_id, clocks=("response", "resolution")):
     detail = api.ok(api.get("manager", f"/incidents/{incident_id}"))
     return [
         (e["type"], e["clock"], e["percent"])
         for e in detail["events"]
-        if e["type"] in ("sla_warning", "sla_breached")
+        if e["type"] in ("sla_warning", "sla_breached") and e["clock"] in clocks
     ]
 
 
@@ -35,11 +35,12 @@ def test_thresholds_fire_once_in_order(api, ctx, clock):
     assert sla_events(api, s.id) == [("sla_warning", "response", 50)]
     assert fire_due(ctx) == 0  # nothing twice
     clock.advance(minutes=8)
-    assert fire_due(ctx) == 2
+    assert fire_due(ctx) == 3  # and the service desk's stage clock (30 min) at 50 %
     assert sla_events(api, s.id)[1:] == [
         ("sla_warning", "response", 75),
         ("sla_breached", "response", 100),
     ]
+    assert sla_events(api, s.id, clocks=("service_desk",)) == [("sla_warning", "service_desk", 50)]
     detail = api.ok(api.get("manager", f"/incidents/{s.id}"))
     assert detail["sla"]["breached"] is True
     breach = [e for e in detail["events"] if e["type"] == "sla_breached"][0]
@@ -58,7 +59,7 @@ def test_suspension_pauses_thresholds_and_resume_reschedules(api, ctx, clock):
     assert fire_due(ctx) == 0
     api.ok(api.post("desk", f"/incidents/{s.id}/resume"))
     clock.advance(hours=84)  # half of 168 h counted since the clock ran before suspension
-    assert fire_due(ctx) == 1
+    assert fire_due(ctx) == 4  # and the service desk's 24 h stage at 50, 75 and 100 %
     assert sla_events(api, s.id) == [("sla_warning", "resolution", 50)]
 
 
@@ -75,13 +76,15 @@ def test_closed_incident_has_nothing_scheduled(api, ctx, clock):
     assert fire_due(ctx) == 0
 
 
-def test_thousand_incidents_fire_exactly_once_across_workers_and_restart(
-    ctx, clock, database_url
-):
+def test_thousand_incidents_fire_exactly_once_across_workers_and_restart(ctx, clock, database_url):
     with ctx.db.write() as session:  # targets that fall due within a minute
         session.execute(
-            update(SlaPolicy).where(SlaPolicy.priority == 1).values(
-                response_seconds=20, resolution_seconds=40
+            update(SlaPolicy)
+            .where(SlaPolicy.priority == 1)
+            .values(
+                response_seconds=20,
+                resolution_seconds=40,
+                stages={"service_desk": {"target_seconds": 30, "calendar": None}},
             )
         )
     reporter = users.actor_for_token(ctx, users.issue_token(ctx, "reporter", PASSWORD).token)
@@ -121,8 +124,9 @@ def test_thousand_incidents_fire_exactly_once_across_workers_and_restart(
             select(func.count(Incident.id)).where(Incident.sla_next_check_at.is_not(None))
         )
     assert set(per_incident) == set(ids)
-    assert set(per_incident.values()) == {6}  # 2 clocks × 50/75/100, once each
-    assert total_events == 6000
+    # 3 clocks (response, resolution, the service desk's stage) × 50/75/100, once each
+    assert set(per_incident.values()) == {9}
+    assert total_events == 9000
     assert escalations == 1000  # P1: the resolution clock escalates once, at 75 %
     assert pending == 0
 
@@ -175,9 +179,13 @@ def test_suspension_ends_by_itself_at_the_resume_by_time(api, ctx, clock):
     s = Scenario(api)
     s.record(impact="3", urgency="3")
     resume_by = (clock.now + timedelta(hours=2)).isoformat()
-    api.ok(api.post("desk", f"/incidents/{s.id}/suspend",
-                    {"reason": "vendor visit", "category": "awaiting_vendor",
-                     "resume_by": resume_by}))
+    api.ok(
+        api.post(
+            "desk",
+            f"/incidents/{s.id}/suspend",
+            {"reason": "vendor visit", "category": "awaiting_vendor", "resume_by": resume_by},
+        )
+    )
     clock.advance(hours=1)
     fire_due(ctx)
     assert s.refresh()["status"] == "suspended"
@@ -196,7 +204,7 @@ def test_priority_change_announces_newly_crossed_thresholds_once(api, ctx, clock
     clock.advance(hours=3)
     assert fire_due(ctx) == 0
     api.ok(api.patch("desk", f"/incidents/{s.id}", {"impact": "1", "urgency": "1"}))  # P1: 4 h
-    assert fire_due(ctx) == 2
+    assert fire_due(ctx) == 5  # and the service desk's stage: 3 h of 30 min, all three marks
     assert sla_events(api, s.id) == [
         ("sla_warning", "resolution", 50),
         ("sla_warning", "resolution", 75),
@@ -205,3 +213,4 @@ def test_priority_change_announces_newly_crossed_thresholds_once(api, ctx, clock
     api.ok(api.patch("desk", f"/incidents/{s.id}", {"impact": "3", "urgency": "3"}))
     assert fire_due(ctx) == 0
     assert len(sla_events(api, s.id)) == 2
+    assert len(sla_events(api, s.id, clocks=("service_desk",))) == 3

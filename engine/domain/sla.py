@@ -3,8 +3,8 @@
 A clock is a pure function of its events and "now", so the same code serves the timer worker,
 the API and the BPMN script tasks, and recomputing after any event is always safe.
 
-Which time counts is delegated to a `WorkCalendar`. Only the 24x7 calendar exists today;
-a business-hours calendar will implement the same two methods and nothing else here changes.
+Which time counts is delegated to a `WorkCalendar` (24x7 here; business calendars in
+`engine.domain.calendars` implement the same two methods).
 """
 
 from __future__ import annotations
@@ -53,6 +53,48 @@ DEFAULT_SLA_TARGETS: Mapping[int, SlaTarget] = MappingProxyType(
         3: SlaTarget(2 * _HOUR, 24 * _HOUR),
         4: SlaTarget(8 * _HOUR, 72 * _HOUR),
         5: SlaTarget(24 * _HOUR, 168 * _HOUR),
+    }
+)
+
+
+# Time an incident may spend with each tier (stage clocks), per priority.
+DEFAULT_STAGE_TARGETS: Mapping[int, Mapping[str, int]] = MappingProxyType(
+    {
+        1: MappingProxyType(
+            {
+                "service_desk": 30 * _MINUTE,
+                "level2": 2 * _HOUR,
+                "level3": 2 * _HOUR,
+                "vendor": 4 * _HOUR,
+            }
+        ),
+        2: MappingProxyType(
+            {"service_desk": _HOUR, "level2": 6 * _HOUR, "level3": 6 * _HOUR, "vendor": 12 * _HOUR}
+        ),
+        3: MappingProxyType(
+            {
+                "service_desk": 4 * _HOUR,
+                "level2": 12 * _HOUR,
+                "level3": 12 * _HOUR,
+                "vendor": 24 * _HOUR,
+            }
+        ),
+        4: MappingProxyType(
+            {
+                "service_desk": 8 * _HOUR,
+                "level2": 36 * _HOUR,
+                "level3": 36 * _HOUR,
+                "vendor": 72 * _HOUR,
+            }
+        ),
+        5: MappingProxyType(
+            {
+                "service_desk": 24 * _HOUR,
+                "level2": 72 * _HOUR,
+                "level3": 72 * _HOUR,
+                "vendor": 168 * _HOUR,
+            }
+        ),
     }
 )
 
@@ -225,6 +267,75 @@ def clock_state(
         breached=progress.breached_at is not None,
         suspended_seconds=progress.suspended_time.total_seconds(),
         breached_at=progress.breached_at,
+    )
+
+
+SegmentMode = Literal["running", "paused", "stopped"]
+
+
+@dataclass(frozen=True)
+class ClockSegment:
+    """A stretch of time in which nothing happened to the clock.
+
+    `working_seconds` is the calendar's working time inside it (counted only
+    when the mode is running); the rest of `wall_seconds` is non-working time.
+    """
+
+    start: datetime
+    end: datetime
+    mode: SegmentMode
+    wall_seconds: float
+    working_seconds: float
+    elapsed_after: float
+
+
+def _mode(progress: _Progress) -> SegmentMode:
+    if not progress.running:
+        return "stopped"
+    return "paused" if progress.suspended else "running"
+
+
+def clock_segments(
+    events: Sequence[ClockEvent], now: datetime, *, calendar: WorkCalendar = TWENTY_FOUR_SEVEN
+) -> list[ClockSegment]:
+    """The clock's history as consecutive segments from its first event to `now`
+    (adjacent stretches of one mode merged), so a reader can retrace every figure."""
+    _require_aware(now, "now")
+    timeline = sorted((event for event in events if event.at <= now), key=lambda e: e.at)
+    if not timeline:
+        return []
+    unlimited = timedelta.max
+    progress = _Progress(at=timeline[0].at)
+    segments: list[ClockSegment] = []
+    for until, kind in [*((e.at, e.kind) for e in timeline), (now, None)]:
+        mode, start = _mode(progress), progress.at
+        progress = _advance(progress, until, unlimited, calendar)
+        if until > start:
+            segment = ClockSegment(
+                start=start,
+                end=until,
+                mode=mode,
+                wall_seconds=(until.astimezone(UTC) - start.astimezone(UTC)).total_seconds(),
+                working_seconds=calendar.counted_time(start, until).total_seconds(),
+                elapsed_after=progress.elapsed.total_seconds(),
+            )
+            _append_merged(segments, segment)
+        if kind is not None:
+            progress = _apply(progress, kind)
+    return segments
+
+
+def _append_merged(segments: list[ClockSegment], segment: ClockSegment) -> None:
+    if not segments or segments[-1].mode != segment.mode or segments[-1].end != segment.start:
+        segments.append(segment)
+        return
+    last = segments[-1]
+    segments[-1] = replace(
+        last,
+        end=segment.end,
+        wall_seconds=last.wall_seconds + segment.wall_seconds,
+        working_seconds=last.working_seconds + segment.working_seconds,
+        elapsed_after=segment.elapsed_after,
     )
 
 

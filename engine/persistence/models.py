@@ -60,12 +60,14 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    locale: Mapped[str] = mapped_column(String(20), default=DEFAULT_LOCALE,
-                                        server_default=DEFAULT_LOCALE)
+    locale: Mapped[str] = mapped_column(
+        String(20), default=DEFAULT_LOCALE, server_default=DEFAULT_LOCALE
+    )
     # Part of every browser session id: bumping it ends all of the user's sessions.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    timezone: Mapped[str] = mapped_column(String(60), default=DEFAULT_TIMEZONE,
-                                          server_default=DEFAULT_TIMEZONE)
+    timezone: Mapped[str] = mapped_column(
+        String(60), default=DEFAULT_TIMEZONE, server_default=DEFAULT_TIMEZONE
+    )
     roles: Mapped[list[UserRole]] = relationship(
         cascade="all, delete-orphan", back_populates="user"
     )
@@ -125,6 +127,8 @@ class SlaPolicy(Base):
     resolution_seconds: Mapped[int] = mapped_column(Integer)
     calendar: Mapped[str] = mapped_column(String(80), default="24x7")
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Per tier: {"level2": {"target_seconds": 21600, "calendar": null}}; null = the policy's.
+    stages: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class Incident(Base):
@@ -135,6 +139,7 @@ class Incident(Base):
         Index("ix_incidents_next_timer", "next_timer_at"),
         Index("ix_incidents_resolution_due", "resolution_due"),
         Index("ix_incidents_sla_next_check", "sla_next_check_at"),
+        Index("ix_incidents_stage", "stage"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -154,6 +159,9 @@ class Incident(Base):
     suspend_category: Mapped[str | None] = mapped_column(String(40), nullable=True)
     resume_by: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     phase: Mapped[str] = mapped_column(String(20))
+    # The tier(s) holding the incident now (lanes with a ready task, comma-separated;
+    # none while resolved): what the stage clocks count.
+    stage: Mapped[str | None] = mapped_column(String(80), nullable=True)
     reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"))
     policy_snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -271,6 +279,7 @@ class SlaPolicyVersion(Base):
     response_seconds: Mapped[int] = mapped_column(Integer)
     resolution_seconds: Mapped[int] = mapped_column(Integer)
     calendar: Mapped[str] = mapped_column(String(80))
+    stages: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     changed_by: Mapped[str] = mapped_column(String(80))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     note: Mapped[str] = mapped_column(Text, default="")

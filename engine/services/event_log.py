@@ -12,9 +12,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.domain.sla import TWENTY_FOUR_SEVEN, ClockState, SlaTarget, WorkCalendar
+from engine.domain.sla import ClockSegment, ClockState
 from engine.persistence.models import Event, Incident
-from engine.services.clocks import RESPONSE_STOP_TASK, LoggedEvent, clock_states
+from engine.services.clocks import (
+    RESPONSE_STOP_TASK,
+    STAGE_ENTERED,
+    STAGE_LEFT,
+    ClockSpec,
+    LoggedEvent,
+    clock_states,
+    clock_timelines,
+)
 
 # Only these types move a clock.
 CLOCK_EVENT_TYPES = (
@@ -25,6 +33,8 @@ CLOCK_EVENT_TYPES = (
     "resolved",
     "reopened",
     "closed",
+    STAGE_ENTERED,
+    STAGE_LEFT,
 )
 
 
@@ -36,7 +46,7 @@ def clock_events_of(session: Session, incident_id: int) -> list[LoggedEvent]:
     """Completions other than the one that stops the response clock are left
     out, so loops do not make this grow."""
     rows = session.execute(
-        select(Event.at, Event.type, Event.task)
+        select(Event.at, Event.type, Event.task, Event.data)
         .where(
             Event.incident_id == incident_id,
             Event.type.in_(CLOCK_EVENT_TYPES),
@@ -44,7 +54,9 @@ def clock_events_of(session: Session, incident_id: int) -> list[LoggedEvent]:
         )
         .order_by(Event.id)
     )
-    return [LoggedEvent(at, type_, task) for at, type_, task in rows]
+    return [
+        LoggedEvent(at, type_, task, (data or {}).get("stage")) for at, type_, task, data in rows
+    ]
 
 
 class EventLog:
@@ -65,7 +77,7 @@ class EventLog:
             )
         )
         if moves_a_clock(type_, task):
-            self._added.append(LoggedEvent(at, type_, task))
+            self._added.append(LoggedEvent(at, type_, task, data.get("stage")))
             self.clock_changed = True
 
     def clock_events(self) -> list[LoggedEvent]:
@@ -74,7 +86,10 @@ class EventLog:
                 self._stored = clock_events_of(self.session, self.incident.id)
         return [*self._stored, *self._added]
 
-    def clock_states(
-        self, target: SlaTarget, now: datetime, calendar: WorkCalendar = TWENTY_FOUR_SEVEN
-    ) -> dict[str, ClockState]:
-        return clock_states(target, self.clock_events(), now, calendar)
+    def clock_states(self, specs: dict[str, ClockSpec], now: datetime) -> dict[str, ClockState]:
+        return clock_states(specs, self.clock_events(), now)
+
+    def clock_timelines(
+        self, specs: dict[str, ClockSpec], now: datetime
+    ) -> dict[str, list[ClockSegment]]:
+        return clock_timelines(specs, self.clock_events(), now)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from lxml import etree
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from engine.domain.roles import STAFF_ROLES
 from engine.persistence.models import Event, Incident, Note, UserTaskRow
-from engine.services.clocks import RESPONSE_STOP_TASK
+from engine.services.clocks import RESOLUTION, RESPONSE, RESPONSE_STOP_TASK
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Invalid
 from engine.services.incidents import (
@@ -30,6 +29,8 @@ from engine.services.incidents import (
     load_visible,
     visible_incidents,
 )
+from engine.services.sla_explain import explain_clocks
+from engine.services.suspensions import incident_suspensions
 from engine.services.views import events_of, incident_detail, iso, note_view
 from engine.workflow.lint import BPMN_NS, FLOW_NODE_TAGS
 from engine.workflow.safe_xml import parse_bpmn_xml
@@ -286,7 +287,13 @@ def incident_page(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[s
             "events": events if view == "staff" else public_history(events, actor.username),
             "notes": notes,
             "task_labels": labels,
-            "sla": sla_clocks(incident, events, now),
+            # The reporter sees the two clocks the contract promises them, not the tiers.
+            "clocks": [
+                c
+                for c in explain_clocks(session, incident, now)
+                if staff or c["clock"] in (RESPONSE, RESOLUTION)
+            ],
+            "suspensions": incident_suspensions(session, incident.id, now) if staff else None,
             "resolution": resolution_text(events)
             if incident.status in ("resolved", "closed")
             else None,
@@ -327,46 +334,6 @@ def resolution_text(events: list[dict[str, Any]]) -> str | None:
             if isinstance(text, str) and text.strip():
                 return text
     return None
-
-
-def sla_clocks(
-    incident: Incident, events: list[dict[str, Any]], now: datetime
-) -> dict[str, dict[str, Any]]:
-    """Each clock's due time and whether it runs, is paused, was met or missed."""
-    responded = next(
-        (
-            datetime.fromisoformat(e["at"])
-            for e in events
-            if e["type"] == "task_completed" and e.get("task") == RESPONSE_STOP_TASK
-        ),
-        None,
-    )
-    resolved = incident.resolved_at or incident.closed_at
-    if incident.status not in ("resolved", "closed"):
-        resolved = None
-    return {
-        "response": _clock(incident.response_due, responded, incident.status, now),
-        "resolution": _clock(incident.resolution_due, resolved, incident.status, now),
-    }
-
-
-def _clock(
-    due: datetime | None, stopped: datetime | None, status: str, now: datetime
-) -> dict[str, Any]:
-    if stopped is not None:
-        state = "met" if due is None or stopped <= due else "missed"
-    elif status == "suspended":
-        state = "paused"
-    elif status == "closed" or due is None:
-        state = "none"
-    else:
-        state = "running"
-    return {
-        "due": due,
-        "stopped": stopped,
-        "state": state,
-        "overdue": state == "missed" or (state == "running" and due is not None and due <= now),
-    }
 
 
 # -- the diagram -------------------------------------------------------------

@@ -21,6 +21,7 @@ from engine.domain.priority import PriorityMatrix
 from engine.domain.sla import TWENTY_FOUR_SEVEN, SlaTarget, WorkCalendar
 from engine.persistence.models import BusinessCalendar as BusinessCalendarRow
 from engine.persistence.models import PriorityMatrixCell, SlaPolicy
+from engine.services.clocks import RESOLUTION, RESPONSE, STAGES, ClockSpec
 
 TWENTY_FOUR_SEVEN_NAME = "24x7"
 # Taiwan's public holidays are looked up for these years.
@@ -31,16 +32,25 @@ def take_snapshot(session: Session) -> dict[str, Any]:
     matrix = [
         [c.impact, c.urgency, c.priority] for c in session.scalars(select(PriorityMatrixCell))
     ]
-    sla = {
+    sla: dict[str, dict[str, Any]] = {
         str(p.priority): {
             "response_seconds": p.response_seconds,
             "resolution_seconds": p.resolution_seconds,
             "calendar": p.calendar,
             "version": p.version,
+            "stages": dict(p.stages or {}),
         }
         for p in session.scalars(select(SlaPolicy))
     }
-    names = {v["calendar"] for v in sla.values()} - {TWENTY_FOUR_SEVEN_NAME}
+    names = {
+        name
+        for policy in sla.values()
+        for name in (
+            policy["calendar"],
+            *(stage.get("calendar") for stage in policy["stages"].values()),
+        )
+        if name and name != TWENTY_FOUR_SEVEN_NAME
+    }
     calendars = {
         row.name: {"timezone": row.timezone, **row.definition}
         for row in session.scalars(
@@ -54,19 +64,39 @@ def matrix_of(snapshot: dict[str, Any]) -> PriorityMatrix:
     return {(int(i), int(u)): int(p) for i, u, p in snapshot["matrix"]}
 
 
-def calendar_of(snapshot: dict[str, Any], priority: int) -> WorkCalendar:
-    """The working-time calendar the incident's clocks count in for that priority."""
-    name = snapshot["sla"][str(priority)].get("calendar", TWENTY_FOUR_SEVEN_NAME)
-    if name == TWENTY_FOUR_SEVEN_NAME:
+def clock_specs(snapshot: dict[str, Any], priority: int) -> dict[str, ClockSpec]:
+    """Every clock's target and calendar for that priority; a stage without a calendar of
+    its own counts in the priority's calendar."""
+    policy = snapshot["sla"][str(priority)]
+    version = policy.get("version")
+    calendar_name = policy.get("calendar") or TWENTY_FOUR_SEVEN_NAME
+    calendar = calendar_named(snapshot, calendar_name)
+    specs = {
+        RESPONSE: ClockSpec(int(policy["response_seconds"]), calendar, calendar_name, version),
+        RESOLUTION: ClockSpec(int(policy["resolution_seconds"]), calendar, calendar_name, version),
+    }
+    for stage in STAGES:
+        target = policy.get("stages", {}).get(stage)
+        if not target:
+            continue
+        name = target.get("calendar") or calendar_name
+        specs[stage] = ClockSpec(
+            int(target["target_seconds"]), calendar_named(snapshot, name), name, version
+        )
+    return specs
+
+
+def calendar_named(snapshot: dict[str, Any], name: str | None) -> WorkCalendar:
+    if not name or name == TWENTY_FOUR_SEVEN_NAME:
         return TWENTY_FOUR_SEVEN
     definition = snapshot.get("calendars", {}).get(name)
     if definition is None:
         raise ValueError(f"the incident's policy snapshot lacks calendar {name!r}")
-    return _calendar(name, json.dumps(definition, sort_keys=True))
+    return calendar_from_definition(name, json.dumps(definition, sort_keys=True))
 
 
 @lru_cache(maxsize=64)
-def _calendar(name: str, definition_json: str) -> BusinessCalendar:
+def calendar_from_definition(name: str, definition_json: str) -> BusinessCalendar:
     """Stored definition → calendar (cached: Taiwan's holiday tables are built once)."""
     definition = json.loads(definition_json)
     weekly = {

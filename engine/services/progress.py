@@ -16,15 +16,21 @@ from sqlalchemy.orm import Session
 
 from engine.domain.priority import to_level
 from engine.domain.script_helpers import bind_helpers
-from engine.domain.sla import SlaTarget, WorkCalendar
 from engine.persistence.models import Incident, InstanceState, LinkedRecord, User, UserTaskRow
-from engine.services.clocks import RESOLUTION, RESPONSE
+from engine.services.clocks import (
+    RESOLUTION,
+    RESPONSE,
+    STAGE_ENTERED,
+    STAGE_LEFT,
+    STAGES,
+    ClockSpec,
+)
 from engine.services.context import ServiceContext
 from engine.services.definitions import spec_source
 from engine.services.errors import Invalid
 from engine.services.event_log import EventLog
-from engine.services.policy import calendar_of, matrix_of, targets_of
-from engine.services.sla_timers import current_calendar, current_target, schedule
+from engine.services.policy import clock_specs, matrix_of, targets_of
+from engine.services.sla_timers import current_specs, schedule
 from engine.workflow.runtime import ProcessStepFailed, ReadyTask, SpecSource, StepOutcome
 
 StepResult = TypeVar("StepResult", StepOutcome, StepOutcome | None)
@@ -55,13 +61,10 @@ LINK_PREFIX = {
 
 def helpers_for(ctx: ServiceContext, incident: Incident, log: EventLog) -> dict[str, Any]:
     snapshot = incident.policy_snapshot
-    targets = targets_of(snapshot)
     return bind_helpers(
         matrix_of(snapshot),
-        targets,
-        lambda priority: due_times(
-            log, targets[priority], ctx.now(), calendar_of(snapshot, priority)
-        ),
+        targets_of(snapshot),
+        lambda priority: due_times(log, clock_specs(snapshot, priority), ctx.now()),
     )
 
 
@@ -112,6 +115,7 @@ def apply_outcome(
         _create_linked_records(session, incident, log, completed, values, actor, now)
     ready_rows = _sync_tasks(session, incident, log, outcome.ready, actor, now, completed, values)
     _update_phase(incident, outcome.ready)
+    _update_stage(incident, log, ready_rows, actor, now)
     if outcome.finished:
         if outcome.reached_end:
             incident.status = "closed"
@@ -133,19 +137,42 @@ def refresh_sla(ctx: ServiceContext, incident: Incident, log: EventLog) -> None:
     """Recompute the due-time columns and the next SLA check from the event log
     (the arithmetic lives in the domain, once)."""
     now = ctx.now()
-    states = log.clock_states(current_target(incident), now, current_calendar(incident))
+    specs = current_specs(incident)
+    states = log.clock_states(specs, now)
     incident.response_due = states[RESPONSE].due_at
     incident.resolution_due = states[RESOLUTION].due_at
-    if incident.priority is not None and any(s.breached for s in states.values()):
+    if incident.priority is not None and (states[RESPONSE].breached or states[RESOLUTION].breached):
         incident.breached = True
-    schedule(log.session, incident, states, now)
+    schedule(log.session, incident, states, now, specs=specs)
 
 
-def due_times(
-    log: EventLog, target: SlaTarget, now: datetime, calendar: WorkCalendar
-) -> dict[str, datetime | None]:
-    states = log.clock_states(target, now, calendar)
+def due_times(log: EventLog, specs: dict[str, ClockSpec], now: datetime) -> dict[str, Any]:
+    states = log.clock_states({name: specs[name] for name in (RESPONSE, RESOLUTION)}, now)
     return {"response_due": states[RESPONSE].due_at, "resolution_due": states[RESOLUTION].due_at}
+
+
+def _update_stage(
+    incident: Incident, log: EventLog, ready: list[UserTaskRow], actor: str, now: datetime
+) -> None:
+    """Record which tier(s) now hold the incident; each change starts or stops a stage clock.
+
+    No tier holds a resolved or closed incident: confirming recovery with the
+    reporter is not time the tiers are working on it.
+    """
+    lanes = {row.lane for row in ready}
+    held = (
+        [stage for stage in STAGES if stage in lanes]
+        if incident.status not in ("resolved", "closed")
+        else []
+    )
+    before = incident.stage.split(",") if incident.stage else []
+    for stage in before:
+        if stage not in held:
+            log.add(STAGE_LEFT, actor, now, stage=stage)
+    for stage in held:
+        if stage not in before:
+            log.add(STAGE_ENTERED, actor, now, stage=stage)
+    incident.stage = ",".join(held) or None
 
 
 def _copy_classification(incident: Incident, data: dict[str, Any]) -> None:

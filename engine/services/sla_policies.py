@@ -15,13 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.persistence.models import BusinessCalendar, SlaPolicy, SlaPolicyVersion
+from engine.services.clocks import STAGES
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
 
 PRIORITIES = (1, 2, 3, 4, 5)
 EDITOR_ROLE = "incident_manager"
 ALWAYS_CALENDAR = "24x7"
-FIELDS = ("response_seconds", "resolution_seconds", "calendar")
+FIELDS = ("response_seconds", "resolution_seconds", "calendar", "stages")
+STAGE_FIELDS = ("target_seconds", "calendar")
 SECONDS_FIELDS = ("response_seconds", "resolution_seconds")
 # A year: generous for any target, and far inside a 32-bit integer column.
 MAX_SECONDS = 366 * 86400
@@ -36,6 +38,10 @@ MSG_RESPONSE_NOT_BELOW = "must be less than the resolution target"
 MSG_RESOLUTION_NOT_ABOVE = "must be greater than the response target"
 MSG_UNKNOWN_CALENDAR = "must be 24x7 or the name of a business calendar"
 MSG_NOTE_TOO_LONG = f"must be at most {NOTE_MAX} characters"
+MSG_NOT_AN_OBJECT = "must be an object"
+MSG_UNKNOWN_STAGE = "is not a stage: service_desk, level2, level3 or vendor"
+MSG_UNKNOWN_STAGE_FIELD = "is not a field of a stage target"
+MSG_STAGE_CALENDAR = "must be 24x7, the name of a business calendar, or null for the policy's"
 
 _PRIORITY_TEXT = re.compile(r"[1-5]")
 
@@ -63,6 +69,23 @@ def policy_dict(row: SlaPolicy) -> dict[str, Any]:
         "resolution_seconds": row.resolution_seconds,
         "calendar": row.calendar,
         "version": row.version,
+        "stages": _stages_view(row.stages),
+    }
+
+
+def _stages_view(stages: dict[str, Any] | None) -> dict[str, Any]:
+    """Every stage, in tier order; a stage without a target is null (no clock runs)."""
+    stages = stages or {}
+    return {
+        stage: (
+            {
+                "target_seconds": stages[stage]["target_seconds"],
+                "calendar": stages[stage].get("calendar"),
+            }
+            if stages.get(stage)
+            else None
+        )
+        for stage in STAGES
     }
 
 
@@ -100,6 +123,7 @@ def _version_dict(row: SlaPolicyVersion) -> dict[str, Any]:
         "response_seconds": row.response_seconds,
         "resolution_seconds": row.resolution_seconds,
         "calendar": row.calendar,
+        "stages": _stages_view(row.stages),
         "changed_by": row.changed_by,
         "changed_at": row.changed_at,
         "note": row.note,
@@ -120,6 +144,8 @@ def update_policy(
         if row is None:
             raise NotFound(f"no SLA policy for priority {number}")
         _validate_against(session, row, changes)
+        if "stages" in changes:
+            changes["stages"] = _merged_stages(row.stages or {}, changes["stages"])
         if all(getattr(row, name) == value for name, value in changes.items()):
             return policy_dict(row)  # nothing changes: no new version
         for name, value in changes.items():
@@ -140,6 +166,7 @@ def _version_of(row: SlaPolicy, changed_by: str, at: datetime, note: str) -> Sla
         response_seconds=row.response_seconds,
         resolution_seconds=row.resolution_seconds,
         calendar=row.calendar,
+        stages=dict(row.stages or {}),
         changed_by=changed_by,
         changed_at=at,
         note=note,
@@ -152,7 +179,8 @@ def _validate_shape(payload: Any) -> dict[str, Any]:
         raise Invalid("the body must be a JSON object", {})
     if not payload:
         raise Invalid(
-            "nothing to change: give response_seconds, resolution_seconds or calendar", {}
+            "nothing to change: give response_seconds, resolution_seconds, calendar or stages",
+            {},
         )
     errors: dict[str, str] = {}
     changes: dict[str, Any] = {}
@@ -160,15 +188,14 @@ def _validate_shape(payload: Any) -> dict[str, Any]:
         if name not in FIELDS:
             errors[str(name)] = MSG_UNKNOWN_FIELD
         elif name in SECONDS_FIELDS:
-            # bool is an int in Python, but `true` is not a number of seconds.
-            if isinstance(value, bool) or not isinstance(value, int):
-                errors[name] = MSG_NOT_INTEGER
-            elif value <= 0:
-                errors[name] = MSG_NOT_POSITIVE
-            elif value > MAX_SECONDS:
-                errors[name] = MSG_TOO_LARGE
+            if (problem := _seconds_problem(value)) is not None:
+                errors[name] = problem
             else:
                 changes[name] = value
+        elif name == "stages":
+            stages, stage_errors = _validate_stages(value)
+            errors.update(stage_errors)
+            changes[name] = stages
         elif not isinstance(value, str) or not value:
             errors[name] = MSG_UNKNOWN_CALENDAR
         else:
@@ -176,6 +203,55 @@ def _validate_shape(payload: Any) -> dict[str, Any]:
     if errors:
         raise Invalid("invalid SLA policy", errors)
     return changes
+
+
+def _seconds_problem(value: object) -> str | None:
+    # bool is an int in Python, but `true` is not a number of seconds.
+    if isinstance(value, bool) or not isinstance(value, int):
+        return MSG_NOT_INTEGER
+    if value <= 0:
+        return MSG_NOT_POSITIVE
+    if value > MAX_SECONDS:
+        return MSG_TOO_LARGE
+    return None
+
+
+def _validate_stages(value: object) -> tuple[dict[str, Any], dict[str, str]]:
+    """`{stage: {target_seconds?, calendar?} | null}`; null removes the stage's target."""
+    if not isinstance(value, dict):
+        return {}, {"stages": MSG_NOT_AN_OBJECT}
+    errors: dict[str, str] = {}
+    stages: dict[str, Any] = {}
+    for stage, target in value.items():
+        where = f"stages.{stage}"
+        if stage not in STAGES:
+            errors[where] = MSG_UNKNOWN_STAGE
+        elif target is None:
+            stages[stage] = None
+        elif not isinstance(target, dict) or not target:
+            errors[where] = MSG_NOT_AN_OBJECT
+        else:
+            for name, item in target.items():
+                if name not in STAGE_FIELDS:
+                    errors[f"{where}.{name}"] = MSG_UNKNOWN_STAGE_FIELD
+                elif name == "target_seconds" and (problem := _seconds_problem(item)):
+                    errors[f"{where}.{name}"] = problem
+                elif (
+                    name == "calendar" and item is not None and not (isinstance(item, str) and item)
+                ):
+                    errors[f"{where}.{name}"] = MSG_STAGE_CALENDAR
+            stages[stage] = dict(target)
+    return stages, errors
+
+
+def _merged_stages(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = {stage: dict(target) for stage, target in current.items() if target}
+    for stage, target in changes.items():
+        if target is None:
+            merged.pop(stage, None)
+        else:
+            merged[stage] = {"calendar": None, **merged.get(stage, {}), **target}
+    return merged
 
 
 def _calendar_exists(session: Session, name: str) -> bool:
@@ -188,6 +264,14 @@ def _validate_against(session: Session, row: SlaPolicy, changes: dict[str, Any])
     calendar = changes.get("calendar")
     if calendar not in (None, ALWAYS_CALENDAR) and not _calendar_exists(session, calendar):
         errors["calendar"] = MSG_UNKNOWN_CALENDAR
+    for stage, target in (changes.get("stages") or {}).items():
+        stage_calendar = (target or {}).get("calendar")
+        if stage_calendar not in (None, ALWAYS_CALENDAR) and not _calendar_exists(
+            session, stage_calendar
+        ):
+            errors[f"stages.{stage}.calendar"] = MSG_STAGE_CALENDAR
+        if target and "target_seconds" not in target and not (row.stages or {}).get(stage):
+            errors[f"stages.{stage}.target_seconds"] = "is required for a stage without a target"
     response = changes.get("response_seconds", row.response_seconds)
     resolution = changes.get("resolution_seconds", row.resolution_seconds)
     if response >= resolution:

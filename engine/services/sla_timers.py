@@ -16,18 +16,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.domain.sla import (
-    TWENTY_FOUR_SEVEN,
-    ClockState,
-    SlaTarget,
-    WorkCalendar,
-    has_reached,
-    threshold_instant,
-)
+from engine.domain.sla import TWENTY_FOUR_SEVEN, ClockState, has_reached, threshold_instant
 from engine.persistence.models import Incident, InstanceState, SlaAnnouncement
+from engine.services.clocks import STAGES, ClockSpec
 from engine.services.context import ServiceContext
 from engine.services.event_log import EventLog
-from engine.services.policy import calendar_of, targets_of
+from engine.services.policy import clock_specs
 
 log = logging.getLogger("itsm.worker")
 
@@ -46,15 +40,12 @@ def current_priority(incident: Incident) -> int:
     """The incident's priority; until classified, P1 (never shown as relaxed)."""
     if incident.priority is not None:
         return incident.priority
-    return min(targets_of(incident.policy_snapshot))
+    return min(int(p) for p in incident.policy_snapshot["sla"])
 
 
-def current_target(incident: Incident) -> SlaTarget:
-    return targets_of(incident.policy_snapshot)[current_priority(incident)]
-
-
-def current_calendar(incident: Incident) -> WorkCalendar:
-    return calendar_of(incident.policy_snapshot, current_priority(incident))
+def current_specs(incident: Incident) -> dict[str, ClockSpec]:
+    """Targets and calendars of every clock at the incident's current priority."""
+    return clock_specs(incident.policy_snapshot, current_priority(incident))
 
 
 def announced(session: Session, incident_id: int) -> set[tuple[str, int]]:
@@ -72,19 +63,21 @@ def schedule(
     states: dict[str, ClockState],
     now: datetime,
     done: set[tuple[str, int]] | None = None,
+    specs: dict[str, ClockSpec] | None = None,
 ) -> None:
     """Set the next check to the earliest threshold still to announce."""
     if incident.status == "closed":
         incident.sla_next_check_at = None
         return
     done = announced(session, incident.id) if done is None else done
-    calendar = current_calendar(incident)
+    specs = current_specs(incident) if specs is None else specs
     moments = [
         moment
         for clock, state in states.items()
         for mark in MARKS
         if (clock, mark) not in done
-        and (moment := threshold_instant(state, mark, now, calendar=calendar)) is not None
+        and (moment := threshold_instant(state, mark, now, calendar=specs[clock].calendar))
+        is not None
     ]
     if incident.status == "suspended" and incident.resume_by is not None:
         moments.append(incident.resume_by)  # the worker resumes it then
@@ -97,22 +90,26 @@ def fire_incident(ctx: ServiceContext, session: Session, incident: Incident, now
 
     events = EventLog(session, incident)
     resumed = resume_when_due(ctx, incident, events, now)
-    calendar = current_calendar(incident)
-    states = events.clock_states(current_target(incident), now, calendar)
+    specs = current_specs(incident)
+    states = events.clock_states(specs, now)
     done = announced(session, incident.id)
     fired = 0
     for clock, state in states.items():
         for mark in MARKS:
             if (clock, mark) in done or not has_reached(state, mark):
                 continue
-            reached_at = _reached_at(state, mark, now) if calendar is TWENTY_FOUR_SEVEN else None
+            counts_every_second = specs[clock].calendar is TWENTY_FOUR_SEVEN
+            reached_at = _reached_at(state, mark, now) if counts_every_second else None
             delay = (now - reached_at).total_seconds() if reached_at else None
             session.add(SlaAnnouncement(incident_id=incident.id, clock=clock, percent=mark, at=now))
             kind = "sla_breached" if mark == 100 else "sla_warning"
-            events.add(kind, SYSTEM, now, clock=clock, percent=mark, delay_seconds=delay)
+            # A stage clock's breach is the lane's: KPIs per tier read it from `lane`.
+            lane = {"lane": clock} if clock in STAGES else {}
+            events.add(kind, SYSTEM, now, clock=clock, percent=mark, delay_seconds=delay, **lane)
             done.add((clock, mark))
             fired += 1
-            if mark == 100:
+            if mark == 100 and clock not in STAGES:
+                # `breached` is the incident's SLA (contract); a tier's overrun is internal.
                 incident.breached = True
             if _escalates(incident, clock, mark, done):
                 done.add((f"{clock}:signal", 0))
@@ -130,7 +127,7 @@ def fire_incident(ctx: ServiceContext, session: Session, incident: Incident, now
                 mark,
                 f"{delay:.3f}" if delay is not None else "?",
             )
-    schedule(session, incident, states, now, done)
+    schedule(session, incident, states, now, done, specs)
     return fired + int(resumed)
 
 

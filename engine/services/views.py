@@ -9,6 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.persistence.models import Event, Incident, LinkedRecord, Note, UserTaskRow
+from engine.services.sla_explain import explain_clocks
+from engine.services.suspensions import incident_suspensions
 
 
 def iso(value: datetime | None) -> str | None:
@@ -98,6 +100,10 @@ def incident_detail(
     )
     if include_events:
         result["events"] = events_of(session, incident.id, include_internal=include_internal)
+    if include_events and include_internal:
+        # For staff: the explanation of every clock, and who had it on hold for how long.
+        result["sla"]["clocks"] = explain_clocks(session, incident, now)
+        result["sla"]["suspensions"] = incident_suspensions(session, incident.id, now)
     return result
 
 

@@ -12,6 +12,7 @@ def init_ui(app: Flask) -> None:
     from web.api import api_blueprint
     from web.ui.admin import admin_blueprint
     from web.ui.auth import auth_blueprint
+    from web.ui.calendars import calendars_blueprint
     from web.ui.filters import register_filters
     from web.ui.i18n import init_i18n
     from web.ui.incidents import incidents_blueprint
@@ -28,6 +29,11 @@ def init_ui(app: Flask) -> None:
     register_filters(app)
     register_nav(app)
     for blueprint in (
-        auth_blueprint, tasks_blueprint, incidents_blueprint, admin_blueprint, sla_blueprint
+        auth_blueprint,
+        tasks_blueprint,
+        incidents_blueprint,
+        admin_blueprint,
+        sla_blueprint,
+        calendars_blueprint,
     ):
         app.register_blueprint(blueprint)

@@ -37,6 +37,13 @@ def age(since: datetime | str | None, now: datetime | None = None) -> str:
     return _duration(max(int(((now or datetime.now(UTC)) - since).total_seconds()), 0))
 
 
+def span(seconds: float | None) -> str:
+    """A length of time given in seconds, e.g. "1 d 3 h", "2 h 5 min", "0 min"."""
+    if seconds is None:
+        return "—"
+    return _duration(int(seconds))
+
+
 def _duration(seconds: int) -> str:
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
@@ -52,6 +59,9 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(local_time, "localtime")
     app.add_template_filter(time_left, "timeleft")
     app.add_template_filter(age, "age")
+    app.add_template_filter(span, "span")
+    app.add_template_global(labels.clock_label, "clock_label")
+    app.add_template_global(labels.clock_state_label, "clock_state_label")
     app.add_template_global(labels.role_label, "role_label")
     app.add_template_filter(labels.role_label, "role_label")
     app.add_template_global(labels.priority_label, "priority_label")

@@ -54,6 +54,8 @@ EVENTS = {
     "sla_warning": _l("SLA warning"),
     "sla_breached": _l("SLA breached"),
     "sla_escalated": _l("SLA escalated to the incident manager"),
+    "stage_entered": _l("Now with a tier"),
+    "stage_left": _l("No longer with a tier"),
     "resolved": _l("Resolved"),
     "reopened": _l("Reopened"),
     "cancelled": _l("Cancelled"),
@@ -93,6 +95,32 @@ def event_label(code: str | None) -> str:
 
 def priority_label(priority: int | None) -> str:
     return _("P%(n)d", n=priority) if priority else "—"
+
+
+CLOCKS = {
+    "response": _l("Response"),
+    "resolution": _l("Resolution"),
+    "service_desk": _l("With the service desk"),
+    "level2": _l("With level 2"),
+    "level3": _l("With level 3"),
+    "vendor": _l("With the vendor"),
+}
+CLOCK_STATES = {
+    "running": _l("running"),
+    "paused": _l("paused"),
+    "met": _l("met"),
+    "breached": _l("breached"),
+    "not_started": _l("not started"),
+    "stopped": _l("stopped"),
+}
+
+
+def clock_label(code: str | None) -> str:
+    return _lookup(CLOCKS, code)  # type: ignore[arg-type]
+
+
+def clock_state_label(code: str | None) -> str:
+    return _lookup(CLOCK_STATES, code)  # type: ignore[arg-type]
 
 
 CALENDARS = {

@@ -68,7 +68,11 @@ def nav_items() -> list[NavItem]:
     )
     if "incident_manager" in me.roles:
         items.append(
-            NavItem(_("SLA policies"), url_for("sla.policies"), request.blueprint == "sla")
+            NavItem(
+                _("SLA policies"),
+                url_for("sla.policies"),
+                request.blueprint in ("sla", "calendars"),
+            )
         )
     if "admin" in me.roles:
         items.append(NavItem(_("Users"), url_for("admin.users"), request.blueprint == "admin"))

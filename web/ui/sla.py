@@ -25,6 +25,7 @@ PageResult = str | tuple[str, int]
 UNITS: dict[str, int] = {"seconds": 1, "minutes": 60, "hours": 3600}
 EDIT_UNITS = ("minutes", "hours")
 KINDS = ("response", "resolution")
+STAGES = use_cases.STAGES
 _WHOLE_NUMBER = re.compile(r"\d{1,9}")
 
 
@@ -70,7 +71,34 @@ def _form_of(policy: dict[str, Any]) -> dict[str, str]:
     for kind in KINDS:
         value, unit = _split(policy[f"{kind}_seconds"])
         form[f"{kind}_value"], form[f"{kind}_unit"] = value, unit
+    for stage, target in policy["stages"].items():
+        value, unit = _split(target["target_seconds"]) if target else ("", "hours")
+        form[f"{stage}_value"], form[f"{stage}_unit"] = value, unit
+        form[f"{stage}_calendar"] = (target or {}).get("calendar") or ""
     return form
+
+
+def _stage_changes(form: Any, typed: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
+    """Stage targets from the form: an empty amount removes the stage's target."""
+    stages: dict[str, Any] = {}
+    for stage in STAGES:
+        if f"{stage}_value" not in form:
+            continue  # a form without the stage's fields leaves its target alone
+        raw = form.get(f"{stage}_value", "").strip()
+        unit = form.get(f"{stage}_unit", "")
+        calendar = form.get(f"{stage}_calendar", "").strip()
+        typed[f"{stage}_value"], typed[f"{stage}_unit"] = raw, unit
+        typed[f"{stage}_calendar"] = calendar
+        key = f"stages.{stage}.target_seconds"
+        if not raw:
+            stages[stage] = None
+        elif unit not in UNITS:
+            errors[key] = _("Choose minutes or hours.")
+        elif not _WHOLE_NUMBER.fullmatch(raw) or int(raw) == 0:
+            errors[key] = _("Enter a whole number greater than zero.")
+        else:
+            stages[stage] = {"target_seconds": int(raw) * UNITS[unit], "calendar": calendar or None}
+    return stages
 
 
 def _translated(message: object) -> str:
@@ -84,7 +112,7 @@ def _translated(message: object) -> str:
         return _("The response target must be shorter than the resolution target.")
     if text == use_cases.MSG_RESOLUTION_NOT_ABOVE:
         return _("The resolution target must be longer than the response target.")
-    if text == use_cases.MSG_UNKNOWN_CALENDAR:
+    if text in (use_cases.MSG_UNKNOWN_CALENDAR, use_cases.MSG_STAGE_CALENDAR):
         return _("Choose a calendar from the list.")
     if text == use_cases.MSG_NOTE_TOO_LONG:
         return _("Use at most %(n)d characters.", n=use_cases.NOTE_MAX)
@@ -108,6 +136,7 @@ def _page(
         calendars=use_cases.calendar_names(services()),
         edit_units=EDIT_UNITS,
         kinds=KINDS,
+        stages=STAGES,
         duration=duration,
         calendar_label=calendar_label,
         unit_label=unit_label,
@@ -142,13 +171,13 @@ def update(priority: int) -> PageResult | Response:
             errors[f"{kind}_seconds"] = _("Enter a whole number greater than zero.")
         else:
             payload[f"{kind}_seconds"] = int(raw) * UNITS[unit]
+    if stages := _stage_changes(form, typed, errors):
+        payload["stages"] = stages
     if errors:
         return _page(422, {number: typed}, {number: errors})
     before = {p["priority"]: p["version"] for p in use_cases.list_policies(services())}
     try:
-        policy = use_cases.update_policy(
-            services(), actor(), number, payload, note=typed["note"]
-        )
+        policy = use_cases.update_policy(services(), actor(), number, payload, note=typed["note"])
     except Invalid as exc:
         details = exc.details if isinstance(exc.details, dict) else {}
         found = {str(k): _translated(v) for k, v in details.items()}
@@ -157,8 +186,12 @@ def update(priority: int) -> PageResult | Response:
         flash(_("Priority %(p)d: nothing changed.", p=number), "info")
     else:
         flash(
-            _("Priority %(p)d: new targets saved as version %(v)d. They apply to incidents "
-              "created from now on.", p=number, v=policy["version"]),
+            _(
+                "Priority %(p)d: new targets saved as version %(v)d. They apply to incidents "
+                "created from now on.",
+                p=number,
+                v=policy["version"],
+            ),
             "success",
         )
     return redirect(url_for("sla.policies"))
