@@ -128,9 +128,10 @@ def _backfill_incident_stages(bind: sa.engine.Connection) -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("incidents") as batch:
-        batch.drop_index("ix_incidents_stage")
-        batch.drop_column("stage")
+    # Not in batch mode: re-creating `incidents` on SQLite would trip the foreign keys
+    # that point at it; SQLite >= 3.35 drops an unindexed column in place.
+    op.drop_index("ix_incidents_stage", table_name="incidents")
+    op.drop_column("incidents", "stage")
     for table in ("sla_policy_versions", "sla_policies"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("stages")
