@@ -2,14 +2,18 @@
 
 One use case is one transaction.  On SQLite a writing transaction starts with
 BEGIN IMMEDIATE: writers queue on the database lock (busy timeout) and then
-read fresh rows, instead of failing late with SQLITE_BUSY_SNAPSHOT.  On
-PostgreSQL the incident's row version turns a lost race into a conflict.
+read fresh rows, instead of failing late with SQLITE_BUSY_SNAPSHOT.  Writers
+of one process also queue on an in-process lock first: SQLite's busy handler
+retries by sleeping with growing back-off, so a thread that writes often (web
+requests) can starve another (the timer worker) for seconds.  On PostgreSQL
+the incident's row version turns a lost race into a conflict.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,17 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# One writer lock per SQLite file in this process, shared by every Database on it.
+_sqlite_write_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> AbstractContextManager[object]:
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    key = str(engine.url.database)
+    with _locks_guard:
+        return _sqlite_write_locks.setdefault(key, threading.Lock())
 
 
 def make_engine(url: str) -> Engine:
@@ -58,11 +73,12 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = _writer_lock(self.engine)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A writing unit of work: commit on success, roll back on any error."""
-        with self._sessions() as session:
+        with self._writer, self._sessions() as session:
             session.connection(execution_options={"itsm_write": True})
             try:
                 yield session

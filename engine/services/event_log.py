@@ -43,28 +43,42 @@ def moves_a_clock(type_: str, task: str | None) -> bool:
 
 
 def clock_events_of(session: Session, incident_id: int) -> list[LoggedEvent]:
-    """Completions other than the one that stops the response clock are left
+    return clock_events_of_many(session, [incident_id]).get(incident_id, [])
+
+
+def clock_events_of_many(session: Session, incident_ids: list[int]) -> dict[int, list[LoggedEvent]]:
+    """The clock events of several incidents in one query (the worker fires in chunks).
+
+    Completions other than the one that stops the response clock are left
     out, so loops do not make this grow."""
     rows = session.execute(
-        select(Event.at, Event.type, Event.task, Event.data)
+        select(Event.incident_id, Event.at, Event.type, Event.task, Event.data)
         .where(
-            Event.incident_id == incident_id,
+            Event.incident_id.in_(incident_ids),
             Event.type.in_(CLOCK_EVENT_TYPES),
             (Event.type != "task_completed") | (Event.task == RESPONSE_STOP_TASK),
         )
         .order_by(Event.id)
     )
-    return [
-        LoggedEvent(at, type_, task, (data or {}).get("stage")) for at, type_, task, data in rows
-    ]
+    events: dict[int, list[LoggedEvent]] = {incident_id: [] for incident_id in incident_ids}
+    for incident_id, at, type_, task, data in rows:
+        events[incident_id].append(LoggedEvent(at, type_, task, (data or {}).get("stage")))
+    return events
 
 
 class EventLog:
-    def __init__(self, session: Session, incident: Incident, *, new: bool = False) -> None:
+    def __init__(
+        self,
+        session: Session,
+        incident: Incident,
+        *,
+        new: bool = False,
+        stored: list[LoggedEvent] | None = None,
+    ) -> None:
         self.session = session
         self.incident = incident
-        # A new incident has no stored events yet: nothing to read.
-        self._stored: list[LoggedEvent] | None = [] if new else None
+        # A new incident has no stored events yet: nothing to read. `stored`: read already.
+        self._stored: list[LoggedEvent] | None = [] if new else stored
         self._added: list[LoggedEvent] = []
         self.clock_changed = False
 

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from engine.domain.sla import TWENTY_FOUR_SEVEN, ClockState, has_reached, threshold_instant
 from engine.persistence.models import Incident, InstanceState, SlaAnnouncement
-from engine.services.clocks import STAGES, ClockSpec
+from engine.services.clocks import STAGES, ClockSpec, LoggedEvent
 from engine.services.context import ServiceContext
-from engine.services.event_log import EventLog
+from engine.services.event_log import EventLog, clock_events_of_many
 from engine.services.policy import clock_specs
 
 log = logging.getLogger("itsm.worker")
@@ -49,12 +49,19 @@ def current_specs(incident: Incident) -> dict[str, ClockSpec]:
 
 
 def announced(session: Session, incident_id: int) -> set[tuple[str, int]]:
+    return announced_many(session, [incident_id])[incident_id]
+
+
+def announced_many(session: Session, incident_ids: list[int]) -> dict[int, set[tuple[str, int]]]:
     rows = session.execute(
-        select(SlaAnnouncement.clock, SlaAnnouncement.percent).where(
-            SlaAnnouncement.incident_id == incident_id
+        select(SlaAnnouncement.incident_id, SlaAnnouncement.clock, SlaAnnouncement.percent).where(
+            SlaAnnouncement.incident_id.in_(incident_ids)
         )
     )
-    return {(clock, percent) for clock, percent in rows}
+    done: dict[int, set[tuple[str, int]]] = {incident_id: set() for incident_id in incident_ids}
+    for incident_id, clock, percent in rows:
+        done[incident_id].add((clock, percent))
+    return done
 
 
 def schedule(
@@ -84,15 +91,25 @@ def schedule(
     incident.sla_next_check_at = min(moments) if moments else None
 
 
-def fire_incident(ctx: ServiceContext, session: Session, incident: Incident, now: datetime) -> int:
-    """Announce every threshold this incident's clocks have reached; return how many."""
+def fire_incident(
+    ctx: ServiceContext,
+    session: Session,
+    incident: Incident,
+    now: datetime,
+    *,
+    stored: list[LoggedEvent] | None = None,
+    done: set[tuple[str, int]] | None = None,
+) -> int:
+    """Announce every threshold this incident's clocks have reached; return how many.
+
+    `stored` (its clock events) and `done` (its announcements) when read already."""
     from engine.services.incidents import resume_when_due
 
-    events = EventLog(session, incident)
+    events = EventLog(session, incident, stored=stored)
     resumed = resume_when_due(ctx, incident, events, now)
     specs = current_specs(incident)
     states = events.clock_states(specs, now)
-    done = announced(session, incident.id)
+    done = announced(session, incident.id) if done is None else done
     fired = 0
     for clock, state in states.items():
         for mark in MARKS:
@@ -237,10 +254,26 @@ def _fire_many(ctx: ServiceContext, incident_ids: list[int], now: datetime) -> i
             .where(Incident.id.in_(incident_ids))
             .with_for_update(of=Incident, skip_locked=True)
         ).all()
+        sla_due = [
+            i.id
+            for i in incidents
+            if i.sla_next_check_at is not None and i.sla_next_check_at <= now
+        ]
+        # Two queries for the whole chunk instead of two per incident.
+        stored = clock_events_of_many(session, sla_due) if sla_due else {}
+        done = announced_many(session, sla_due) if sla_due else {}
         fired = 0
         for incident in incidents:
-            if incident.sla_next_check_at is not None and incident.sla_next_check_at <= now:
-                fired += fire_incident(ctx, session, incident, now)
+            if incident.id in stored:
+                with session.no_autoflush:
+                    fired += fire_incident(
+                        ctx,
+                        session,
+                        incident,
+                        now,
+                        stored=stored[incident.id],
+                        done=done[incident.id],
+                    )
             if incident.next_timer_at is not None and incident.next_timer_at <= now:
                 fired += _fire_bpmn_timers(ctx, session, incident)
         return fired
