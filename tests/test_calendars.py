@@ -5,13 +5,9 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from babel.messages.extract import extract_python
-from babel.messages.pofile import read_po
-from jinja2.ext import babel_extract
 from sqlalchemy import select
 
 from engine.persistence.models import BusinessCalendar, SlaPolicy
@@ -654,28 +650,3 @@ def test_signed_out_visitor_is_sent_to_sign_in(browser):
     assert "/login" in response.headers["Location"]
 
 
-# -- translations ------------------------------------------------------------------------------
-
-WEB = Path(__file__).resolve().parents[1] / "web"
-
-
-def _msgids() -> set[str]:
-    found: set[str] = set()
-    keywords = {"_": None, "gettext": None}
-    with (WEB / "ui" / "calendars.py").open("rb") as source:
-        found |= {m for _, _, m, _ in extract_python(source, keywords, [], {})}
-    for template in [*(WEB / "templates" / "calendars").glob("*.html")]:
-        with template.open("rb") as source:
-            found |= {m for _, _, m, _ in babel_extract(source, keywords, [], {})}
-    # A call with arguments besides the text comes as a tuple: the text is first.
-    texts = {m[0] if isinstance(m, tuple) else m for m in found}
-    return {m for m in texts if isinstance(m, str)}
-
-
-def test_every_new_text_has_a_zh_hant_translation():
-    with (WEB / "translations" / "zh_Hant_TW" / "LC_MESSAGES" / "messages.po").open("rb") as po:
-        catalog = read_po(po)
-    msgids = _msgids()
-    assert len(msgids) > 40
-    missing = sorted(m for m in msgids if not (catalog.get(m) and catalog.get(m).string))
-    assert missing == []

@@ -101,14 +101,27 @@ def incident_suspensions(session: Session, incident_id: int, now: datetime) -> d
     }
 
 
+def parse_since(raw: object) -> datetime | None:
+    """`since` of a report: an ISO 8601 time with a UTC offset, or nothing."""
+    if raw is None or raw == "":
+        return None
+    try:
+        since = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        since = None
+    if since is None or since.tzinfo is None:
+        raise Invalid(
+            "invalid report period", {"since": "must be an ISO 8601 time with a UTC offset"}
+        )
+    return since
+
+
 def suspension_report(
     ctx: ServiceContext, actor: Actor, since: datetime | None = None
 ) -> dict[str, Any]:
-    """Suspended time per person over all incidents (overlapping `since`, if given)."""
+    """Suspended time per person over all incidents (the part after `since`, if given)."""
     if REPORT_ROLE not in actor.roles:
         raise Forbidden("only the incident manager sees suspended time per person")
-    if since is not None and since.tzinfo is None:
-        raise Invalid("invalid report period", {"since": "must have a UTC offset"})
     now = ctx.now()
     with ctx.db.read() as session:
         periods = periods_of(_rows(session))

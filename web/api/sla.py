@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 
 from engine.domain.roles import STAFF_ROLES
 from engine.services import sla_policies as use_cases
+from engine.services import suspensions
 from engine.services.errors import Forbidden
 from web.api import api_blueprint
 from web.api.common import current_actor, json_body, services
@@ -26,3 +27,11 @@ def update_sla_policy(priority: str) -> Response:
     number = use_cases.parse_priority(priority)
     policy = use_cases.update_policy(services(), actor, number, json_body())
     return jsonify(policy)
+
+
+@api_blueprint.get("/sla/suspensions")
+def suspended_time_per_person() -> Response:
+    """Suspended time per person (seed term 12), optionally from `since` on."""
+    actor = current_actor()
+    since = suspensions.parse_since(request.args.get("since"))
+    return jsonify(suspensions.suspension_report(services(), actor, since))

@@ -7,6 +7,7 @@ roles and values also runs in the service.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -14,6 +15,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from engine.services import sla_policies as use_cases
+from engine.services import suspensions
 from engine.services.errors import Invalid
 from web.ui.session import actor, roles_required, services
 
@@ -195,3 +197,17 @@ def update(priority: int) -> PageResult | Response:
             "success",
         )
     return redirect(url_for("sla.policies"))
+
+
+# Report periods offered on the page, in days (0: since the beginning).
+REPORT_PERIODS = (7, 30, 90, 0)
+
+
+@sla_blueprint.get("/sla/suspensions")
+@roles_required(suspensions.REPORT_ROLE)
+def suspended_time() -> str:
+    raw = request.args.get("days", "30")
+    days = int(raw) if raw.isdigit() and int(raw) in REPORT_PERIODS else 30
+    since = services().now() - timedelta(days=days) if days else None
+    report = suspensions.suspension_report(services(), actor(), since)
+    return render_template("sla/suspensions.html", report=report, days=days, periods=REPORT_PERIODS)
