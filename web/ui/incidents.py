@@ -63,10 +63,6 @@ CATEGORY_LABELS = {
     "access": _l("Access"),
     "other": _l("Other"),
 }
-CLOCK_LABELS = {
-    "response": _l("Response"),
-    "resolution": _l("Resolution"),
-}
 RESUME_REASONS = {
     "resumed by hand": _l("resumed by hand"),
     "reporter replied": _l("the reporter replied"),
@@ -430,6 +426,8 @@ def _event_details(event: dict[str, Any]) -> list[str]:
     elif kind == "resumed" and event.get("reason"):
         reason = RESUME_REASONS.get(event["reason"])
         out.append(_("Reason: %(reason)s", reason=str(reason) if reason else event["reason"]))
+    elif kind in ("stage_entered", "stage_left") and event.get("stage"):
+        out.append(labels.clock_label(event["stage"]))
     elif kind == "priority_changed":
         out.append(
             f"{labels.priority_label(event.get('from'))} → {labels.priority_label(event.get('to'))}"
@@ -446,12 +444,10 @@ def _event_details(event: dict[str, Any]) -> list[str]:
         if event.get("reason"):
             out.append(_("Reason: %(reason)s", reason=event["reason"]))
     elif kind in ("sla_warning", "sla_breached"):
-        clock = CLOCK_LABELS.get(event.get("clock") or "")
-        clock_text = str(clock) if clock else labels.role_label(event.get("clock"))
         out.append(
             _(
                 "%(clock)s clock at %(percent)s %%",
-                clock=clock_text,
+                clock=labels.clock_label(event.get("clock")),
                 percent=event.get("percent", "?"),
             )
         )

@@ -67,15 +67,6 @@ def incident_url(incident_id: int) -> str:
     return f"/incidents/{int(incident_id)}"
 
 
-@tasks_blueprint.app_template_global()
-def clock_label(clock: str | None) -> str:
-    if clock == "response":
-        return _("Response")
-    if clock == "resolution":
-        return _("Resolution")
-    return role_label(clock)
-
-
 # -- messages of the form validation, in the user's language ------------------------------
 
 _FIXED_MESSAGES: dict[str, Callable[[], str]] = {
