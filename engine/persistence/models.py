@@ -111,6 +111,26 @@ class ProcessDefinition(Base):
     note: Mapped[str] = mapped_column(Text, default="")
 
 
+class ProcessDraft(Base):
+    """A process diagram being edited: saved freely (even with problems), deployed when clean."""
+
+    __tablename__ = "process_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
+    based_on_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(80))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deployed_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # A save based on an older revision is refused (409), never a silent overwrite.
+    revision: Mapped[int] = mapped_column(Integer)
+
+    __mapper_args__ = {"version_id_col": revision}
+
+
 class PriorityMatrixCell(Base):
     __tablename__ = "priority_matrix"
 

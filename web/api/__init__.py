@@ -4,4 +4,4 @@ from flask import Blueprint
 
 api_blueprint = Blueprint("api", __name__)
 
-from web.api import auth, calendars, definitions, incidents, sla, tasks  # noqa: E402,F401  (routes register)
+from web.api import auth, calendars, definitions, drafts, incidents, sla, tasks  # noqa: E402,F401  (routes register)

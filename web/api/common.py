@@ -8,8 +8,9 @@ from typing import Any
 from flask import current_app, request
 
 from engine.services.context import Actor, ServiceContext
-from engine.services.errors import BadRequest, Unauthorized
+from engine.services.errors import BadRequest, Invalid, Unauthorized
 from engine.services.users import actor_for_token
+from engine.workflow.safe_xml import MAX_BPMN_BYTES
 
 
 def services() -> ServiceContext:
@@ -33,3 +34,16 @@ def json_body() -> Any:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"malformed JSON: {exc}") from exc
+
+
+def bpmn_body() -> bytes:
+    """The request body as BPMN bytes, refused (422, as the contract says) when oversize."""
+    request.max_content_length = None
+    too_large = (request.content_length or 0) > MAX_BPMN_BYTES
+    body = b"" if too_large else request.stream.read(MAX_BPMN_BYTES + 1)
+    if too_large or len(body) > MAX_BPMN_BYTES:
+        raise Invalid(
+            "the BPMN is too large",
+            [{"element": None, "line": None, "message": f"larger than {MAX_BPMN_BYTES} bytes"}],
+        )
+    return body
