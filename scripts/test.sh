@@ -14,6 +14,7 @@ python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e ".[test]"
 npm install --no-audit --no-fund --silent
+npm run build --silent
 .venv/bin/ruff check engine web tests bench
 .venv/bin/mypy
 .venv/bin/pytest "$@"

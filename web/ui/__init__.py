@@ -17,6 +17,7 @@ def init_ui(app: Flask) -> None:
     from web.ui.i18n import init_i18n
     from web.ui.incidents import incidents_blueprint
     from web.ui.nav import register_nav
+    from web.ui.process import process_blueprint
     from web.ui.session import init_login
     from web.ui.sla import sla_blueprint
     from web.ui.tasks import tasks_blueprint
@@ -35,5 +36,6 @@ def init_ui(app: Flask) -> None:
         admin_blueprint,
         sla_blueprint,
         calendars_blueprint,
+        process_blueprint,
     ):
         app.register_blueprint(blueprint)

@@ -74,6 +74,10 @@ def nav_items() -> list[NavItem]:
                 request.blueprint in ("sla", "calendars"),
             )
         )
+    if me.has_any({"designer", "incident_manager"}):
+        items.append(
+            NavItem(_("Process"), url_for("process.index"), request.blueprint == "process")
+        )
     if "admin" in me.roles:
         items.append(NavItem(_("Users"), url_for("admin.users"), request.blueprint == "admin"))
     return items
