@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from engine.persistence.models import ProcessDefinition
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Forbidden, Invalid, NotFound
 from engine.workflow.definitions import CompiledDefinition, DefinitionInvalid, compile_definition
+from engine.workflow.diff import diff_definitions
 from engine.workflow.lint import LintProblem
 from engine.workflow.runtime import SpecSource
 
@@ -106,6 +108,18 @@ def definition_xml(ctx: ServiceContext, key: str, version: int) -> str:
         if row is None:
             raise NotFound(f"no version {version} of process {key!r}")
         return row.bpmn_xml
+
+
+def version_diff(ctx: ServiceContext, key: str, old: object, new: object) -> dict[str, Any]:
+    """What changed from version `old` to version `new` (any two, either order)."""
+    versions = []
+    for raw in (old, new):
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise NotFound(f"no version {raw!r} of process {key!r}")
+        versions.append(raw)
+    before, after = (definition_xml(ctx, key, v).encode("utf-8") for v in versions)
+    diff = diff_definitions(before, after)
+    return {"key": key, "from": versions[0], "to": versions[1], **diff.to_dict()}
 
 
 def latest_definition(session: Session, key: str = DEFAULT_PROCESS_KEY) -> ProcessDefinition:

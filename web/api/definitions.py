@@ -38,3 +38,14 @@ def deploy() -> tuple[Response, int]:
         raise Forbidden("only designers deploy process versions")
     info = use_cases.deploy(services(), actor, bpmn_body(), request.args.get("note", ""))
     return jsonify({"key": info.key, "version": info.version}), 201
+
+
+@api_blueprint.get("/process-definitions/<key>/diff")
+def diff(key: str) -> Response:
+    """What changed between two versions: `?from=1&to=2`."""
+    _require_staff()
+    old, new = (request.args.get(name, "") for name in ("from", "to"))
+    result = use_cases.version_diff(
+        services(), key, int(old) if old.isdigit() else old, int(new) if new.isdigit() else new
+    )
+    return jsonify(result)

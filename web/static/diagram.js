@@ -3,8 +3,9 @@
  * open tasks marked "current" and the passed ones "done".
  *
  * The page holds <div class="diagram" id="diagram" data-src="…diagram.json">;
- * the JSON is {xml, current: [ids], done: [ids], names: {id: label}}.  Labels
- * arrive already translated inside the XML (rewritten by the server).
+ * the JSON is {xml, current: [ids], done: [ids], names: {id: label}} and, for
+ * other pages, markers: {cssClass: [ids]}.  Labels arrive already translated
+ * inside the XML (rewritten by the server).
  */
 (function () {
   "use strict";
@@ -35,6 +36,9 @@
       mark(viewer, data.done, "done");
       // An element both done before and waiting again (a loop) shows as current.
       mark(viewer, data.current, "current");
+      Object.keys(data.markers || {}).forEach(function (marker) {
+        mark(viewer, data.markers[marker], marker);
+      });
       container.setAttribute("data-ready", "true");
       return viewer;
     });

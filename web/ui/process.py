@@ -63,6 +63,45 @@ def download(key: str, version: int) -> Response:
     )
 
 
+@process_blueprint.get("/versions/<key>/diff")
+@roles_required(*READERS)
+def diff(key: str) -> str:
+    versions = [v.version for v in definitions.list_definitions(services()) if v.key == key]
+    if not versions:
+        abort(404)
+    latest = versions[-1]
+    old = _version_arg("from", max(latest - 1, 1))
+    new = _version_arg("to", latest)
+    changes = definitions.version_diff(services(), key, old, new)
+    return render_template("process/diff.html", diff=changes, versions=versions)
+
+
+@process_blueprint.get("/versions/<key>/diff/diagram.json")
+@roles_required(*READERS)
+def diff_diagram(key: str) -> Response:
+    """The newer version's diagram with added and changed elements marked."""
+    old, new = _version_arg("from", 1), _version_arg("to", 1)
+    changes = definitions.version_diff(services(), key, old, new)
+    response = jsonify(
+        {
+            "xml": definitions.definition_xml(services(), key, changes["to"]),
+            "markers": {
+                "diff-added": [c["element_id"] for c in changes["added"]],
+                "diff-changed": [c["element_id"] for c in changes["changed"]],
+            },
+        }
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _version_arg(name: str, default: int) -> int | str:
+    raw = request.args.get(name, "")
+    if not raw:
+        return default
+    return int(raw) if raw.isdigit() else raw
+
+
 @process_blueprint.post("/drafts")
 @roles_required(drafts.DESIGNER)
 def create() -> Response | PageResult:
