@@ -214,11 +214,22 @@ def _apply(progress: _Progress, kind: ClockEventKind) -> _Progress:
     return progress
 
 
+def _timeline(events: Sequence[ClockEvent], now: datetime) -> tuple[list[ClockEvent], datetime]:
+    """Events up to `now` in time order, every instant in UTC.
+
+    Python compares two datetimes of one zone by wall clock and ignores `fold`, so
+    instants in a repeated DST hour would be misordered; in UTC they cannot be.
+    sorted() is stable: events at the same instant keep the order they were given in.
+    """
+    now = now.astimezone(UTC)
+    in_utc = (ClockEvent(event.at.astimezone(UTC), event.kind) for event in events)
+    return sorted((e for e in in_utc if e.at <= now), key=lambda e: e.at), now
+
+
 def _replay(
     events: Sequence[ClockEvent], now: datetime, target: timedelta, calendar: WorkCalendar
 ) -> _Progress:
-    # sorted() is stable, so events at the same instant keep the order they were given in.
-    timeline = sorted((event for event in events if event.at <= now), key=lambda e: e.at)
+    timeline, now = _timeline(events, now)
     progress = _Progress(at=timeline[0].at if timeline else now)
     for event in timeline:
         progress = _apply(_advance(progress, event.at, target, calendar), event.kind)
@@ -301,7 +312,7 @@ def clock_segments(
     """The clock's history as consecutive segments from its first event to `now`
     (adjacent stretches of one mode merged), so a reader can retrace every figure."""
     _require_aware(now, "now")
-    timeline = sorted((event for event in events if event.at <= now), key=lambda e: e.at)
+    timeline, now = _timeline(events, now)
     if not timeline:
         return []
     unlimited = timedelta.max
