@@ -1684,3 +1684,17 @@ def test_every_shipped_bpmn_file_lints_clean() -> None:
         if problems:
             report[path.name] = [f"line {p.line} {p.element}: {p.message}" for p in problems]
     assert report == {}
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        'priority = 1\nmajor = False\nnote = "{0}".format(priority)',
+        "priority = 1\nmajor = False\ntry:\n    priority = 2\nexcept Exception:\n    pass",
+        "priority = len.__self__\nmajor = False",
+    ],
+)
+def test_script_the_sandbox_would_refuse_is_rejected_at_deploy(script: str) -> None:
+    problems = _with_script(script)
+    assert problems, "the sandbox refuses this script, so the lint must too"
+    assert all(p.element == "Script_priority" for p in problems)

@@ -33,7 +33,9 @@ from engine.domain.forms import (
     FieldSpec,
     check_field_spec,
 )
+from engine.domain.script_helpers import HELPER_NAMES
 from engine.workflow.safe_xml import UnsafeXmlError, parse_bpmn_xml
+from engine.workflow.sandbox import SandboxViolation, check_source
 
 # lxml ships no type stubs here, so this is Any to mypy; it documents intent.
 Element: TypeAlias = etree._Element
@@ -855,6 +857,13 @@ def _check_code(
     if tree is None:
         return None, [_problem(element, f"{what} {message or 'cannot be parsed'}")]
     found = [_problem(element, f"{what} {reason}") for reason in _expression_problems(tree, known)]
+    # What the sandbox would refuse at run time is refused at deploy time (a script that
+    # assigns a helper's name has its own, clearer message from rule_expressions).
+    if not found and not _bound_names(tree) & HELPER_NAMES:
+        try:
+            check_source(source, "exec" if mode == "exec" else "eval", HELPER_NAMES)
+        except SandboxViolation as exc:
+            found.append(_problem(element, f"{what} is not allowed in the sandbox: {exc}"))
     return tree, found
 
 
