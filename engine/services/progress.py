@@ -215,7 +215,10 @@ def _sync_tasks(
     ready_rows = []
     for task in ready:
         if task.id in open_rows:
-            ready_rows.append(open_rows[task.id])
+            row = open_rows[task.id]
+            if row.label != task.label:  # renamed in a version the incident moved to
+                row.label = task.label
+            ready_rows.append(row)
             continue
         row = UserTaskRow(
             id=task.id,

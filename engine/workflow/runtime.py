@@ -18,6 +18,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
@@ -25,6 +26,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.workflow.compaction import compact_task_tree
 from engine.workflow.definitions import UserTaskSpec, user_task_spec
+from engine.workflow.sandbox import SandboxError
 from engine.workflow.scripting import ScriptHelpers, build_script_engine
 from engine.workflow.serialization import StateSerializer
 
@@ -35,6 +37,10 @@ class TaskNotFound(LookupError):
 
 class TaskNotReady(RuntimeError):
     pass
+
+
+class MigrationFailed(RuntimeError):
+    """The instance cannot be moved to the new version; nothing was changed."""
 
 
 class ProcessStepFailed(RuntimeError):
@@ -60,6 +66,14 @@ class ReadyTask:
     label: str
     lane: str | None
     phase: str | None
+
+
+@dataclass(frozen=True)
+class InstancePosition:
+    """Where an instance waits (BPMN element ids) and the names of the data it holds."""
+
+    waiting: list[str]
+    data_keys: list[str]
 
 
 @dataclass(frozen=True)
@@ -153,7 +167,7 @@ class ProcessRuntime:
         task.data.update(values)
         try:
             task.run()
-        except SpiffWorkflowException as exc:
+        except (SpiffWorkflowException, SandboxError) as exc:
             raise _step_failed(exc, task) from exc
         return self._advance(workflow, [task.task_spec.bpmn_id], persist=persist)
 
@@ -185,6 +199,55 @@ class ProcessRuntime:
                         task.parent.data.update(values)
         return self.serializer.state_to_json(workflow)
 
+    # -- versions ----------------------------------------------------------
+
+    def position(self, source: SpecSource, state: str) -> InstancePosition:
+        workflow = self._load(source, state, {})
+        waiting: list[str] = []
+        keys: set[str] = set(workflow.data)
+        for sub in [workflow, *workflow.subprocesses.values()]:
+            for task in sub.get_tasks(state=TaskState.READY | TaskState.WAITING):
+                if task.task_spec.bpmn_id and task.task_spec.bpmn_id not in waiting:
+                    waiting.append(task.task_spec.bpmn_id)
+                keys.update(task.data)
+        return InstancePosition(waiting=waiting, data_keys=sorted(keys))
+
+    def migrate(
+        self, old: SpecSource, new: SpecSource, state: str, helpers: ScriptHelpers
+    ) -> StepOutcome:
+        """Move an instance onto another version's spec and run it to its next wait state.
+
+        Ready tasks keep their ids (only waiting events are reset and re-predicted), so
+        claims and open task rows carry over. Raises MigrationFailed when a part of the
+        instance has no counterpart in the new version."""
+        workflow = self._load(old, state, helpers)
+        new_spec, new_subprocess_specs = self._spec(new)
+        try:
+            top, sub_diffs = diff_workflow(
+                self.serializer.spec_registry, workflow, new_spec, new_subprocess_specs
+            )
+            # The stored tree names its tasks' specs: none may be missing after the move.
+            if top.removed:
+                names = sorted({t.task_spec.bpmn_id or t.task_spec.name for t in top.removed})
+                raise MigrationFailed(f"elements in use are gone in the new version: {names}")
+            migrate_workflow(top, workflow, new_spec, reset_mask=TaskState.WAITING)
+            for sub_id, sub_diff in sub_diffs.items():
+                sub = workflow.subprocesses[sub_id]
+                if sub_diff is None or sub_diff.removed:
+                    raise MigrationFailed(f"subprocess {sub.spec.name} is gone in the new version")
+                migrate_workflow(
+                    sub_diff, sub, new_subprocess_specs[sub.spec.name], reset_mask=TaskState.WAITING
+                )
+            workflow.subprocess_specs = new_subprocess_specs
+        except SpiffWorkflowException as exc:
+            raise MigrationFailed(str(exc)) from exc
+        outcome = self._advance(workflow, [])
+        try:  # what is saved must load on the new version
+            self.serializer.state_from_json(outcome.state, new_spec, new_subprocess_specs)
+        except Exception as exc:  # noqa: BLE001 - any failure means the move is unsafe
+            raise MigrationFailed(f"the moved instance would not load: {exc}") from exc
+        return outcome
+
     # -- internals ---------------------------------------------------------
 
     def _load(self, source: SpecSource, state: str, helpers: ScriptHelpers) -> Any:
@@ -210,7 +273,7 @@ class ProcessRuntime:
         completed: list[Any] = []
         try:
             workflow.do_engine_steps(did_complete_task=completed.append)
-        except SpiffWorkflowException as exc:
+        except (SpiffWorkflowException, SandboxError) as exc:
             raise _step_failed(exc, getattr(exc, "task", None)) from exc
         passed.extend(t.task_spec.bpmn_id for t in completed if t.task_spec.bpmn_id)
         reached_end = any(isinstance(t.task_spec, EndEvent) for t in completed)

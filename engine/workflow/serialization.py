@@ -48,6 +48,11 @@ class StateSerializer:
         state_config[BpmnWorkflow] = _StateOnlyWorkflowConverter
         self._state_registry = BpmnWorkflowSerializer.configure(state_config)
 
+    @property
+    def spec_registry(self) -> Any:
+        """The converter registry for specs (the version diff compares specs with it)."""
+        return self._spec_registry
+
     def spec_to_json(self, spec: Any, subprocess_specs: dict[str, Any]) -> str:
         return json.dumps(
             {

@@ -4,9 +4,10 @@ from flask import Response, current_app, jsonify, request
 
 from engine.domain.roles import STAFF_ROLES
 from engine.services import definitions as use_cases
+from engine.services import migration
 from engine.services.errors import Forbidden
 from web.api import api_blueprint
-from web.api.common import bpmn_body, current_actor, services
+from web.api.common import bpmn_body, current_actor, json_body, services
 
 
 def _require_staff() -> None:
@@ -49,3 +50,15 @@ def diff(key: str) -> Response:
         services(), key, int(old) if old.isdigit() else old, int(new) if new.isdigit() else new
     )
     return jsonify(result)
+
+
+@api_blueprint.get("/process-definitions/<key>/<int:version>/migration-preview")
+def migration_preview(key: str, version: int) -> Response:
+    return jsonify(migration.migration_preview(services(), current_actor(), key, version))
+
+
+@api_blueprint.post("/process-definitions/<key>/<int:version>/migrate")
+def migrate(key: str, version: int) -> Response:
+    actor = current_actor()
+    migration.require_migrator(actor)
+    return jsonify(migration.migrate(services(), actor, key, version, json_body()))

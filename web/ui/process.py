@@ -25,7 +25,7 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from engine.services import definitions, drafts
+from engine.services import definitions, drafts, migration
 from engine.services.errors import Invalid
 from engine.workflow.safe_xml import MAX_BPMN_BYTES
 from web.ui.session import actor, roles_required, services
@@ -100,6 +100,40 @@ def _version_arg(name: str, default: int) -> int | str:
     if not raw:
         return default
     return int(raw) if raw.isdigit() else raw
+
+
+@process_blueprint.get("/versions/<key>/<int:version>/migration")
+@roles_required(*sorted(migration.MIGRATORS))
+def migration_page(key: str, version: int) -> str:
+    preview = migration.migration_preview(services(), actor(), key, version)
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for item in preview:
+        groups.setdefault(tuple(item["position"]), []).append(item)
+    return render_template(
+        "process/migration.html", key=key, version=version, groups=groups, total=len(preview)
+    )
+
+
+@process_blueprint.post("/versions/<key>/<int:version>/migration")
+@roles_required(*sorted(migration.MIGRATORS))
+def migrate(key: str, version: int) -> Response:
+    chosen = [int(v) for v in request.form.getlist("incident_id") if v.isdigit()]
+    if not chosen:
+        flash(_("Choose at least one incident to move."), "error")
+        return redirect(url_for("process.migration_page", key=key, version=version))
+    results = migration.migrate(services(), actor(), key, version, {"incident_ids": chosen})
+    moved = [r for r in results if r["ok"]]
+    flash(_("%(n)d incident(s) moved to version %(v)d.", n=len(moved), v=version), "success")
+    for failed in (r for r in results if not r["ok"]):
+        flash(
+            _(
+                "Incident %(id)d not moved: %(reason)s",
+                id=failed["incident_id"],
+                reason=failed["reason"],
+            ),
+            "error",
+        )
+    return redirect(url_for("process.migration_page", key=key, version=version))
 
 
 @process_blueprint.post("/drafts")
