@@ -318,6 +318,18 @@ class InMemoryInstance:
         self.last = self._runtime._complete(self._workflow, task_id, values, persist=False)
         return self.last
 
+    def signal(self, name: str) -> bool:
+        """Deliver a BPMN signal; False when nothing in the instance catches it."""
+        event = BpmnEvent(SignalEventDefinition(name), {})
+        if self._workflow.event_manager.catch(event, internal=False) == 0:
+            return False
+        self.last = self._runtime._advance(self._workflow, [], persist=False)
+        return True
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return dict(self._workflow.data)
+
 
 def _find_task(workflow: Any, uuid: UUID) -> Any:
     task = workflow.tasks.get(uuid)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, jsonify, request
 
 from engine.services import drafts as use_cases
+from engine.services import what_if as replay
 from web.api import api_blueprint
 from web.api.common import bpmn_body, current_actor, services
 
@@ -60,3 +61,10 @@ def delete_draft(draft_id: int) -> tuple[str, int]:
     use_cases.delete_draft(services(), current_actor(), draft_id)
     return "", 204
 
+
+@api_blueprint.get("/process-drafts/<int:draft_id>/what-if")
+def what_if(draft_id: int) -> Response:
+    """Replay the last `limit` closed incidents on the draft."""
+    actor = current_actor()
+    limit = replay.parse_limit(request.args.get("limit"))
+    return jsonify(replay.replay_draft(services(), actor, draft_id, limit))

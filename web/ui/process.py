@@ -26,6 +26,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from engine.services import definitions, drafts, migration
+from engine.services import what_if as replay
 from engine.services.errors import Invalid
 from engine.workflow.safe_xml import MAX_BPMN_BYTES
 from web.ui.session import actor, roles_required, services
@@ -175,6 +176,24 @@ def _modeler_page(draft_id: int, problems: list[dict[str, Any]] | None = None) -
         },
     )
     return page if problems is None else (page, 422)
+
+
+@process_blueprint.get("/drafts/<int:draft_id>/what-if")
+@roles_required(*READERS)
+def what_if(draft_id: int) -> PageResult:
+    draft = drafts.get_draft(services(), actor(), draft_id)
+    try:
+        limit = replay.parse_limit(request.args.get("limit"))
+        report = replay.replay_draft(services(), actor(), draft_id, limit)
+    except Invalid as exc:
+        details = exc.details if isinstance(exc.details, list) else []
+        page = render_template(
+            "process/what_if.html", draft=draft, report=None, problems=details, limit=20
+        )
+        return page, 422
+    return render_template(
+        "process/what_if.html", draft=draft, report=report, problems=[], limit=limit
+    )
 
 
 @process_blueprint.get("/drafts/<int:draft_id>.bpmn")
