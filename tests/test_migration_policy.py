@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from lxml import etree
 
 from engine.workflow.migration_policy import MoveAssessment, MovePolicy, assess_move
 from engine.workflow.safe_xml import UnsafeXmlError
+from tests.test_bpmn_diff import edit, edit_tree, one
 
 BPMN = (Path(__file__).parents[1] / "bpmn" / "incident_management.bpmn").read_bytes()
 BPMN_URI = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -49,25 +49,6 @@ INCIDENTS: list[tuple[set[str], set[str]]] = [
 
 
 # --- editing copies of the bundled process -------------------------------------------------------
-
-
-def edit(old: str, new: str, source: bytes = BPMN) -> bytes:
-    """Replace the first occurrence of `old`, which must be there (or the test is void)."""
-    text = source.decode("utf-8")
-    assert old in text, f"{old!r} is not in the document"
-    return text.replace(old, new, 1).encode("utf-8")
-
-
-def edit_tree(change: Callable[[etree._Element], None], source: bytes = BPMN) -> bytes:
-    root = etree.fromstring(source)
-    change(root)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-
-
-def one(root: etree._Element, xpath: str) -> etree._Element:
-    found = root.xpath(xpath, namespaces=NS)
-    assert len(found) == 1, xpath
-    return found[0]
 
 
 def add(root: etree._Element, xml: str, parent: str = "//bpmn:process") -> None:

@@ -7,7 +7,7 @@ also reads the incident's clock events and the injected `now`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,6 @@ from engine.domain.priority import (
     needs_management_escalation,
     priority_for,
 )
-from engine.domain.sla import SlaTarget
 
 HELPER_NAMES: frozenset[str] = frozenset(
     {"itsm_priority", "itsm_major", "itsm_management_escalation", "itsm_sla_due"}
@@ -28,10 +27,11 @@ DueTimes = Callable[[int], Mapping[str, datetime | None]]
 
 def bind_helpers(
     matrix: PriorityMatrix,
-    targets: Mapping[int, SlaTarget],
+    priorities: Collection[int],
     due_times: DueTimes,
 ) -> dict[str, Callable[..., Any]]:
-    """`due_times(priority)` computes the incident's due times for that priority."""
+    """`priorities` have SLA targets; `due_times(priority)` computes the incident's due
+    times for one of them."""
 
     def itsm_priority(impact: object, urgency: object) -> int:
         return priority_for(matrix, impact, urgency)
@@ -43,7 +43,7 @@ def bind_helpers(
         return needs_management_escalation(priority, major)
 
     def itsm_sla_due(priority: int) -> dict[str, str | None]:
-        if int(priority) not in targets:
+        if int(priority) not in priorities:
             raise ValueError(f"no SLA policy for priority {priority}")
         due = due_times(int(priority))
         return {name: (value.isoformat() if value else None) for name, value in due.items()}

@@ -55,11 +55,8 @@ from engine.domain.priority import (
     LEVELS,
     PRIORITIES,
     PriorityMatrix,
-    is_major,
-    needs_management_escalation,
-    priority_for,
 )
-from engine.domain.script_helpers import HELPER_NAMES
+from engine.domain.script_helpers import HELPER_NAMES, bind_helpers
 from engine.domain.sla import SlaTarget
 
 Mode = Literal["exec", "eval"]
@@ -503,35 +500,20 @@ class HelperTable:
 
 
 def build_helpers(payload: Mapping[str, Any]) -> dict[str, Callable[..., Any]]:
-    """The helper functions a `HelperTable.payload` describes (run in the child).
-
-    The same pure domain functions as `engine.domain.script_helpers.bind_helpers`.
-    """
+    """The helper functions a `HelperTable.payload` describes (run in the child): the same
+    `bind_helpers` the runtime uses, over the tabulated matrix and due times."""
     matrix = {(int(i), int(u)): p for i, u, p in payload.get("matrix", [])}
     dues = {int(key): row for key, row in payload.get("sla_due", {}).items()}
 
-    def itsm_priority(impact: object, urgency: object) -> int:
-        return priority_for(matrix, impact, urgency)
+    def due_times(priority: int) -> dict[str, datetime | None]:
+        return {
+            name: datetime.fromisoformat(value) if value else None
+            for name, value in dues[priority].items()
+        }
 
-    def itsm_major(impact: object, priority: int) -> bool:
-        return is_major(impact, priority)
-
-    def itsm_management_escalation(priority: int, major: bool) -> bool:
-        return needs_management_escalation(priority, major)
-
-    def itsm_sla_due(priority: int) -> dict[str, str | None]:
-        if int(priority) not in dues:
-            raise ValueError(f"no SLA policy for priority {priority}")
-        return dict(dues[int(priority)])
-
-    every: dict[str, Callable[..., Any]] = {
-        "itsm_priority": itsm_priority,
-        "itsm_major": itsm_major,
-        "itsm_management_escalation": itsm_management_escalation,
-        "itsm_sla_due": itsm_sla_due,
-    }
     names = frozenset(payload.get("names", ()))
-    return {name: function for name, function in every.items() if name in names}
+    bound = bind_helpers(matrix, dues.keys(), due_times)
+    return {name: function for name, function in bound.items() if name in names}
 
 
 # --- JSON across the boundary ---------------------------------------------------------------
