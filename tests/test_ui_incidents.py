@@ -555,3 +555,14 @@ def test_bpmn_js_missing_is_404(app: Any, tmp_path: Path) -> None:
     app.config["BPMN_JS_DIST"] = str(tmp_path / "absent")
     response = Browser(app).get("/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js")
     assert response.status_code == 404
+
+
+def test_history_shows_form_values_by_their_names_in_the_readers_language(
+    api: Any, browser: Any
+) -> None:
+    scenario = Scenario(api)
+    scenario.record("1", "1", category="network")
+    browser.login("manager")  # reads the default language, Traditional Chinese
+    text = page_text(browser.get(f"/incidents/{scenario.id}"))
+    assert "分類: 網路" in text
+    assert "category: network" not in text

@@ -38,6 +38,7 @@ from engine.services.incidents import CHANNELS
 from web.ui import labels
 from web.ui.filters import local_time
 from web.ui.session import actor, roles_required, services
+from web.ui.tasks import field_label, option_label
 
 incidents_blueprint = Blueprint("incidents", __name__)
 
@@ -412,8 +413,13 @@ def _event_details(event: dict[str, Any]) -> list[str]:
     if kind == "created" and event.get("channel"):
         out.append(_("Channel: %(channel)s", channel=labels.channel_label(event["channel"])))
     elif kind == "task_completed":
+        task = event.get("task") or ""
         for name, value in (event.get("values") or {}).items():
-            out.append(f"{name}: {_value_text(value)}")
+            # Field names and enum codes in the reader's language (catalog keys as on forms).
+            shown = (
+                option_label(task, name, value) if isinstance(value, str) else _value_text(value)
+            )
+            out.append(f"{field_label(task, name)}: {shown}")
     elif kind == "suspended":
         if event.get("category"):
             out.append(
