@@ -537,6 +537,7 @@ def test_diagram_labels_are_rewritten_by_the_translator(api: Any, ctx: Any) -> N
     assert data["names"]["record_incident"] == "[element:record_incident]"
     assert 'name="[element:record_incident]"' in data["xml"]
     assert 'name="[lane:lane_service_desk]"' in data["xml"]
+    assert 'value="[element:phase_identify_name]"' in data["xml"]  # a phase group's title
 
 
 def test_bpmn_js_is_served_when_installed(app: Any) -> None:

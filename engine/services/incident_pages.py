@@ -393,18 +393,20 @@ _MARKER_ELEMENTS = {
 
 
 def relabel(tree: etree._ElementTree, translate: Callable[[str, str, str], str]) -> dict[str, str]:
-    """Rewrite the `name` of flow nodes, flows and lanes in place; return the new names."""
+    """Rewrite the `name` of flow nodes, flows and lanes (and the `value` of the category
+    values that title the phase groups) in place; return the new names of flow nodes."""
     names: dict[str, str] = {}
-    labelled = {*FLOW_NODE_TAGS, "sequenceFlow", "lane", "participant"}
+    labelled = {*FLOW_NODE_TAGS, "sequenceFlow", "lane", "participant", "categoryValue"}
     for element in tree.getroot().iter(f"{{{BPMN_NS}}}*"):
         local = etree.QName(element).localname
         element_id = element.get("id")
-        name = element.get("name")
+        attribute = "value" if local == "categoryValue" else "name"
+        name = element.get(attribute)
         if local not in labelled or not element_id or name is None:
             continue
         label = translate("lane" if local == "lane" else "element", element_id, name)
         if label != name:
-            element.set("name", label)
+            element.set(attribute, label)
         if local in FLOW_NODE_TAGS:
             names[element_id] = label
     return names
