@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
 from playwright.sync_api import Page, expect
 
 from tests.scenario import Scenario
-from tests.test_browser_e2e import Desk, chromium, server  # noqa: F401  (fixtures)
+from tests.test_browser_e2e import DOCS, Desk, chromium, server  # noqa: F401  (fixtures)
 
 PANEL = "#properties"
 CONDITION = f"{PANEL} #bio-properties-panel-conditionExpression"
@@ -75,6 +76,8 @@ def test_designer_edits_checks_fixes_and_deploys_a_form_field(chromium, server, 
     open_group(page, "CamundaPlatform__Condition")
     page.locator(CONDITION).first.fill("management_escalation ==")
     check(page, "problems")
+    if os.environ.get("ITSM_SCREENSHOTS") == "1":
+        page.screenshot(path=str(DOCS / "modeler.png"), full_page=True)
     expect(
         page.locator(".djs-element.has-problem[data-element-id='flow_escalation_yes']")
     ).to_have_count(1)
