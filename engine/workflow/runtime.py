@@ -326,10 +326,6 @@ class InMemoryInstance:
         self.last = self._runtime._advance(self._workflow, [], persist=False)
         return True
 
-    @property
-    def data(self) -> dict[str, Any]:
-        return dict(self._workflow.data)
-
 
 def _find_task(workflow: Any, uuid: UUID) -> Any:
     task = workflow.tasks.get(uuid)
