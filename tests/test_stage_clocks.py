@@ -183,3 +183,11 @@ def test_suspended_time_is_attributed_per_person(api, clock):
         ("desk", HOUR, 1),
     ]
     assert s.incident["sla"]["suspended_seconds"] == 3 * HOUR
+
+
+def test_reporters_never_see_the_tier_clocks_or_who_suspended(api):
+    s = Scenario(api)
+    assert "clocks" not in s.incident["sla"] and "suspensions" not in s.incident["sla"]
+    own = api.ok(api.get("reporter", f"/incidents/{s.id}"))
+    assert "clocks" not in own["sla"] and "suspensions" not in own["sla"]
+    assert "clocks" in s.refresh()["sla"]  # staff do

@@ -67,7 +67,8 @@ def _name(raw: object, fallback: str) -> str:
     return name
 
 
-def _load(session: Session, draft_id: object) -> ProcessDraft:
+def load_draft(session: Session, draft_id: object) -> ProcessDraft:
+    """The draft, or 404 for an unknown or malformed id."""
     if isinstance(draft_id, bool) or not isinstance(draft_id, int):
         raise NotFound(f"draft {draft_id!r} not found")
     row = session.get(ProcessDraft, draft_id)
@@ -86,7 +87,7 @@ def list_drafts(ctx: ServiceContext, actor: Actor) -> list[dict[str, Any]]:
 def get_draft(ctx: ServiceContext, actor: Actor, draft_id: object) -> dict[str, Any]:
     require_reader(actor)
     with ctx.db.read() as session:
-        row = _load(session, draft_id)
+        row = load_draft(session, draft_id)
         return {**_summary(row), "xml": row.bpmn_xml}
 
 
@@ -126,7 +127,7 @@ def save_draft(
         raise Invalid("invalid draft", {"revision": "must be the draft's revision number"})
     try:
         with ctx.db.write() as session:
-            row = _load(session, draft_id)
+            row = load_draft(session, draft_id)
             if row.revision != revision:
                 raise Conflict(
                     f"draft {row.id} was saved by {row.updated_by} meanwhile "
@@ -145,7 +146,7 @@ def validate_draft(ctx: ServiceContext, actor: Actor, draft_id: object) -> list[
     """Every problem a deployment would refuse, each naming its element and line."""
     require_reader(actor)
     with ctx.db.read() as session:
-        xml = _load(session, draft_id).bpmn_xml.encode("utf-8")
+        xml = load_draft(session, draft_id).bpmn_xml.encode("utf-8")
     try:
         definitions.compile_xml(ctx, xml)
     except Invalid as exc:
@@ -158,11 +159,11 @@ def deploy_draft(
 ) -> definitions.DefinitionInfo:
     require_designer(actor)
     with ctx.db.read() as session:
-        row = _load(session, draft_id)
+        row = load_draft(session, draft_id)
         xml, revision = row.bpmn_xml.encode("utf-8"), row.revision
     info = definitions.deploy(ctx, actor, xml, note)
     with ctx.db.write() as session:
-        row = _load(session, draft_id)
+        row = load_draft(session, draft_id)
         if row.revision == revision:  # record it unless edited meanwhile
             row.deployed_version = info.version
     return info
@@ -171,4 +172,4 @@ def deploy_draft(
 def delete_draft(ctx: ServiceContext, actor: Actor, draft_id: object) -> None:
     require_designer(actor)
     with ctx.db.write() as session:
-        session.delete(_load(session, draft_id))
+        session.delete(load_draft(session, draft_id))

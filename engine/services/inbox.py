@@ -182,10 +182,11 @@ def task_labels(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[str
     """BPMN task id → label for every user task the incident has had (for its history)."""
     with ctx.db.read() as session:
         load_visible(session, actor, incident_id)
-        return _labels(session, incident_id)
+        return labels_in_session(session, incident_id)
 
 
-def _labels(session: Session, incident_id: int) -> dict[str, str]:
+def labels_in_session(session: Session, incident_id: int) -> dict[str, str]:
+    """The same, in the caller's transaction; the newest label of a task wins."""
     rows = session.execute(
         select(UserTaskRow.name, UserTaskRow.label)
         .where(UserTaskRow.incident_id == incident_id)

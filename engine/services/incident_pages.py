@@ -22,6 +22,7 @@ from engine.persistence.models import Event, Incident, Note, UserTaskRow
 from engine.services.clocks import RESOLUTION, RESPONSE, RESPONSE_STOP_TASK
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Invalid
+from engine.services.inbox import labels_in_session
 from engine.services.incidents import (
     CHANNELS,
     STATUSES,
@@ -262,13 +263,7 @@ def incident_page(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[s
         if not staff:
             notes_query = notes_query.where(Note.internal.is_(False))
         notes = [note_view(n) for n in session.scalars(notes_query)]
-        labels = dict(
-            session.execute(
-                select(UserTaskRow.name, UserTaskRow.label)
-                .where(UserTaskRow.incident_id == incident.id)
-                .distinct()
-            ).all()
-        )
+        labels = labels_in_session(session, incident.id)
         own = incident.reporter_id == actor.id
         view = "reporter" if own and not staff else "staff"
         detail.update(

@@ -193,7 +193,9 @@ def get_incident(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[st
     with ctx.db.read() as session:
         incident = load_visible(session, actor, incident_id)
         staff = actor.has_any(STAFF_ROLES)
-        return incident_detail(session, incident, ctx.now(), include_internal=staff)
+        return incident_detail(
+            session, incident, ctx.now(), include_internal=staff, explain=staff
+        )
 
 
 # -- reclassify --------------------------------------------------------------

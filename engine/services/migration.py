@@ -47,14 +47,14 @@ class _Policies:
     """One MovePolicy per (old version → target) pair, built on first use."""
 
     def __init__(self, target: ProcessDefinition) -> None:
-        self.target = target
+        # Plain values: the policies outlive the session the target was read in.
+        self.key, self.version = target.key, target.version
+        self._xml = target.bpmn_xml.encode("utf-8")
         self._built: dict[int, MovePolicy] = {}
 
     def of(self, old: ProcessDefinition) -> MovePolicy:
         if old.id not in self._built:
-            self._built[old.id] = MovePolicy(
-                old.bpmn_xml.encode("utf-8"), self.target.bpmn_xml.encode("utf-8")
-            )
+            self._built[old.id] = MovePolicy(old.bpmn_xml.encode("utf-8"), self._xml)
         return self._built[old.id]
 
 
@@ -62,13 +62,12 @@ def _assess(
     ctx: ServiceContext, session: Session, incident: Incident, policies: _Policies
 ) -> tuple[list[str], bool, str]:
     """(position, can move, why not) for one incident."""
-    target = policies.target
     old = incident.definition
     if incident.status == "closed":
         return [], False, "the incident is closed"
-    if old.key != target.key:
-        return [], False, f"the incident runs process {old.key!r}, not {target.key!r}"
-    if old.version >= target.version:
+    if old.key != policies.key:
+        return [], False, f"the incident runs process {old.key!r}, not {policies.key!r}"
+    if old.version >= policies.version:
         return [], False, f"the incident is on version {old.version}; it only moves to a newer one"
     state = session.get(InstanceState, incident.id)
     if state is None:
@@ -140,11 +139,14 @@ def migrate(
     require_migrator(actor)
     ids = _incident_ids(payload)
     with ctx.db.read() as session:
-        target_id = _target(session, key, version).id
+        target = _target(session, key, version)
+        target_id = target.id
+        # Built once for all the incidents: each policy parses and diffs two versions.
+        policies = _Policies(target)
     results = []
     for incident_id in ids:
         try:
-            _move_one(ctx, actor, incident_id, target_id)
+            _move_one(ctx, actor, incident_id, target_id, policies)
         except (_Refused, MigrationFailed, ProcessStepFailed) as exc:
             results.append({"incident_id": incident_id, "ok": False, "reason": str(exc)})
         else:
@@ -152,14 +154,16 @@ def migrate(
     return results
 
 
-def _move_one(ctx: ServiceContext, actor: Actor, incident_id: int, target_id: int) -> None:
+def _move_one(
+    ctx: ServiceContext, actor: Actor, incident_id: int, target_id: int, policies: _Policies
+) -> None:
     with ctx.db.write() as session:
         incident = session.get(Incident, incident_id, with_for_update={"of": Incident})
         if incident is None:
             raise _Refused(f"incident {incident_id} not found")
         target = session.get(ProcessDefinition, target_id)
         assert target is not None
-        _, can_move, reason = _assess(ctx, session, incident, _Policies(target))
+        _, can_move, reason = _assess(ctx, session, incident, policies)
         if not can_move:
             raise _Refused(reason)
         old = incident.definition

@@ -58,9 +58,11 @@ def incident_detail(
     *,
     include_events: bool = True,
     include_internal: bool = True,
+    explain: bool = False,
     ready_tasks: list[UserTaskRow] | None = None,
 ) -> dict[str, Any]:
-    """`ready_tasks`, when the caller has them at hand, saves a query."""
+    """`ready_tasks`, when the caller has them at hand, saves a query. `explain` adds, for
+    staff, every clock's explanation and who had the incident on hold for how long."""
     if ready_tasks is None:
         ready_tasks = list(
             session.scalars(
@@ -100,8 +102,7 @@ def incident_detail(
     )
     if include_events:
         result["events"] = events_of(session, incident.id, include_internal=include_internal)
-    if include_events and include_internal:
-        # For staff: the explanation of every clock, and who had it on hold for how long.
+    if explain:
         result["sla"]["clocks"] = explain_clocks(session, incident, now)
         result["sla"]["suspensions"] = incident_suspensions(session, incident.id, now)
     return result

@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.persistence.models import Event, Incident, ProcessDraft
+from engine.persistence.models import Event, Incident
 from engine.services import definitions, drafts
 from engine.services.clocks import RESOLUTION, RESPONSE
 from engine.services.context import Actor, ServiceContext
-from engine.services.errors import Invalid, NotFound
+from engine.services.errors import Invalid
 from engine.services.event_log import EventLog
 from engine.services.policy import clock_specs
 from engine.services.progress import helpers_for
@@ -60,9 +60,7 @@ def replay_draft(
     """Replay the last `limit` closed incidents on the draft (which must have no problems)."""
     drafts.require_reader(actor)
     with ctx.db.read() as session:
-        draft = session.get(ProcessDraft, draft_id) if isinstance(draft_id, int) else None
-        if draft is None:
-            raise NotFound(f"draft {draft_id!r} not found")
+        draft = drafts.load_draft(session, draft_id)
         compiled = definitions.compile_xml(ctx, draft.bpmn_xml.encode("utf-8"))
         source = SpecSource(
             key=f"draft:{draft.id}:{draft.revision}", load=lambda: compiled.spec_json

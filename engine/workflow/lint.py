@@ -36,6 +36,7 @@ from engine.domain.forms import (
 from engine.domain.script_helpers import HELPER_NAMES
 from engine.workflow.safe_xml import UnsafeXmlError, parse_bpmn_xml
 from engine.workflow.sandbox import SandboxViolation, check_source
+from engine.workflow.sandbox.checks import SAFE_BUILTIN_NAMES
 
 # lxml ships no type stubs here, so this is Any to mypy; it documents intent.
 Element: TypeAlias = etree._Element
@@ -106,9 +107,6 @@ PART_TAGS = frozenset(
 RESERVED_IDS = frozenset({"Start", "End", "StartEventSplit", "StartEventJoin"})
 RESERVED_ID_SUFFIXES = (".BoundaryEventSplit", ".BoundaryEventJoin")
 
-SAFE_BUILTINS = frozenset(
-    {"True", "False", "None", "len", "int", "str", "bool", "min", "max", "abs", "round"}
-)
 FORBIDDEN_CALLS = frozenset({"exec", "eval", "open", "compile", "getattr", "setattr", "__import__"})
 # str.format can reach private attributes through its replacement fields ("{0.__class__}"),
 # which the attribute check cannot see; f-strings are parsed, so they stay allowed.
@@ -395,7 +393,7 @@ class LintContext:
         if assigned is None:
             return None
         fields = self.form_field_ids.get(process, frozenset())
-        return fields | assigned | self.helper_names | SAFE_BUILTINS
+        return fields | assigned | self.helper_names | SAFE_BUILTIN_NAMES
 
 
 Rule = Callable[[LintContext], Iterable[LintProblem]]

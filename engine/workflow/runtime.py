@@ -182,8 +182,7 @@ class ProcessRuntime:
     ) -> StepOutcome | None:
         """Deliver a BPMN signal; None when nothing in the instance catches it."""
         workflow = self._load(source, state, helpers)
-        event = BpmnEvent(SignalEventDefinition(name), {})
-        if workflow.event_manager.catch(event, internal=False) == 0:
+        if not _deliver_signal(workflow, name):
             return None
         return self._advance(workflow, [])
 
@@ -320,11 +319,16 @@ class InMemoryInstance:
 
     def signal(self, name: str) -> bool:
         """Deliver a BPMN signal; False when nothing in the instance catches it."""
-        event = BpmnEvent(SignalEventDefinition(name), {})
-        if self._workflow.event_manager.catch(event, internal=False) == 0:
+        if not _deliver_signal(self._workflow, name):
             return False
         self.last = self._runtime._advance(self._workflow, [], persist=False)
         return True
+
+
+def _deliver_signal(workflow: Any, name: str) -> bool:
+    """Throw a BPMN signal into the instance; False when nothing catches it."""
+    event = BpmnEvent(SignalEventDefinition(name), {})
+    return bool(workflow.event_manager.catch(event, internal=False))
 
 
 def _find_task(workflow: Any, uuid: UUID) -> Any:
