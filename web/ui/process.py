@@ -29,6 +29,7 @@ from engine.services import definitions, drafts, migration
 from engine.services import what_if as replay
 from engine.services.errors import Invalid
 from engine.workflow.safe_xml import MAX_BPMN_BYTES
+from web.api.common import bpmn_body
 from web.ui.session import actor, roles_required, services
 
 process_blueprint = Blueprint("process", __name__, url_prefix="/process")
@@ -209,7 +210,7 @@ def draft_xml(draft_id: int) -> Response:
 @roles_required(drafts.DESIGNER)
 def save(draft_id: int) -> Response:
     raw = request.args.get("revision", "")
-    body = request.get_data(cache=False)
+    body = bpmn_body()  # refused (422) when over the BPMN size limit, before it is read
     draft = drafts.save_draft(
         services(), actor(), draft_id, body, int(raw) if raw.isdigit() else raw
     )

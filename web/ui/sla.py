@@ -48,14 +48,6 @@ def duration(seconds: int) -> str:
     return text
 
 
-def calendar_label(name: str) -> str:
-    if name == use_cases.ALWAYS_CALENDAR:
-        return _("24×7 (around the clock)")
-    if name == "taiwan_business_hours":
-        return _("Taiwan business hours")
-    return name
-
-
 def unit_label(unit: str) -> str:
     return {"seconds": _("seconds"), "minutes": _("minutes"), "hours": _("hours")}.get(unit, unit)
 
@@ -140,7 +132,6 @@ def _page(
         kinds=KINDS,
         stages=STAGES,
         duration=duration,
-        calendar_label=calendar_label,
         unit_label=unit_label,
     )
     return page if status == 200 else (page, status)
