@@ -37,8 +37,9 @@ from engine.domain.script_helpers import bind_helpers  # noqa: E402
 from engine.domain.sla import DEFAULT_SLA_TARGETS  # noqa: E402
 from engine.persistence.db import Database  # noqa: E402
 from engine.persistence.migrate import migrate  # noqa: E402
-from engine.services import definitions, users  # noqa: E402
 from engine.services.context import ServiceContext  # noqa: E402
+from engine.services.people import users  # noqa: E402
+from engine.services.process import definitions  # noqa: E402
 from engine.workflow.runtime import ProcessRuntime, SpecSource  # noqa: E402
 from engine.workflow.serialization import StateSerializer  # noqa: E402
 from web.app import create_app  # noqa: E402

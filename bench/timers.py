@@ -26,10 +26,12 @@ from sqlalchemy import select, update  # noqa: E402
 from engine.persistence.db import Database  # noqa: E402
 from engine.persistence.migrate import migrate  # noqa: E402
 from engine.persistence.models import Event, SlaPolicy  # noqa: E402
-from engine.services import definitions, incidents, users  # noqa: E402
 from engine.services.context import ServiceContext  # noqa: E402
-from engine.services.sla_timers import fire_due  # noqa: E402
-from engine.services.worker import TimerWorker  # noqa: E402
+from engine.services.incidents import commands as incidents  # noqa: E402
+from engine.services.incidents.timers import fire_due  # noqa: E402
+from engine.services.ops.worker import TimerWorker  # noqa: E402
+from engine.services.people import users  # noqa: E402
+from engine.services.process import definitions  # noqa: E402
 
 PASSWORD = "benchmark password"
 

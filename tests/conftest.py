@@ -22,8 +22,9 @@ from sqlalchemy.engine import make_url
 
 from engine.persistence.db import Database
 from engine.persistence.migrate import migrate
-from engine.services import definitions, users
 from engine.services.context import ServiceContext
+from engine.services.people import users
+from engine.services.process import definitions
 from web.app import create_app
 from web.settings import Settings
 

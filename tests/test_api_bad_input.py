@@ -55,7 +55,7 @@ def test_token_expires(api, clock):
 
 
 def test_deactivating_a_user_revokes_tokens(api, ctx):
-    from engine.services.users import set_active
+    from engine.services.people.users import set_active
 
     assert api.get("desk", "/tasks").status_code == 200
     set_active(ctx, "desk", False)

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from engine.persistence.models import BusinessCalendar, SlaPolicy
-from engine.services import calendars
 from engine.services.context import Actor
 from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
-from engine.services.policy import take_snapshot
+from engine.services.sla import calendars
+from engine.services.sla.snapshot import take_snapshot
 from tests.scenario import Scenario
 
 TAIPEI = ZoneInfo("Asia/Taipei")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.services.definitions import BUNDLED_PROCESS
+from engine.services.process.definitions import BUNDLED_PROCESS
 from tests.scenario import Scenario
 from tests.servers import ROOT
 

@@ -53,7 +53,8 @@ KILL_BEFORE_COMMIT = textwrap.dedent(
     from sqlalchemy.orm import Session
     from engine.persistence.db import Database
     from engine.services.context import ServiceContext
-    from engine.services import tasks, users
+    from engine.services.people import users
+    from engine.services.tasks import commands as tasks
 
     def die(self):  # the engine step has run; the commit never happens
         os.kill(os.getpid(), signal.SIGKILL)

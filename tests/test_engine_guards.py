@@ -7,8 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.persistence.models import Event, Incident
-from engine.services.event_log import EventLog
-from engine.services.progress import apply_outcome
+from engine.services.incidents.event_log import EventLog
+from engine.services.incidents.progress import apply_outcome
 from engine.workflow.runtime import StepOutcome, TaskNotFound, TaskNotReady
 from tests.scenario import Scenario
 
@@ -50,7 +50,7 @@ def test_stale_write_is_refused(api, ctx):
 
 def test_stale_write_maps_to_409(api, monkeypatch):
     s = Scenario(api)
-    import engine.services.incidents as incidents
+    import engine.services.incidents.commands as incidents
 
     def lost_race(*args, **kwargs):
         raise StaleDataError("UPDATE statement on table 'incidents' expected to update 1 row")
@@ -69,7 +69,7 @@ def test_runtime_refuses_unknown_and_finished_tasks(api, ctx):
         incident = session.get(Incident, s.id)
         assert incident is not None
         from engine.persistence.models import InstanceState
-        from engine.services.definitions import spec_source
+        from engine.services.process.definitions import spec_source
 
         state = session.get(InstanceState, s.id)
         assert state is not None
@@ -107,7 +107,7 @@ def test_every_state_change_writes_an_event(api, ctx):
 
 
 def test_a_failing_script_fails_the_step_cleanly(api):
-    from engine.services.definitions import BUNDLED_PROCESS
+    from engine.services.process.definitions import BUNDLED_PROCESS
 
     broken = BUNDLED_PROCESS.read_bytes().replace(
         b"itsm_priority(impact, urgency)", b"itsm_priority(impact, 7)"

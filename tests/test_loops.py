@@ -7,8 +7,10 @@ import json
 from sqlalchemy import func, select
 
 from engine.persistence.models import Event, InstanceState
-from engine.services import incidents, tasks, users
 from engine.services.context import Actor, ServiceContext
+from engine.services.incidents import commands as incidents
+from engine.services.people import users
+from engine.services.tasks import commands as tasks
 from tests.conftest import PASSWORD
 
 

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from engine.persistence.models import Event, Incident
-from engine.services.definitions import BUNDLED_PROCESS
-from engine.services.sla_timers import fire_due
+from engine.services.incidents.timers import fire_due
+from engine.services.process.definitions import BUNDLED_PROCESS
 from tests.scenario import Scenario
 from tests.test_definitions_api_and_cli import deploy
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from engine.services.definitions import BUNDLED_PROCESS
+from engine.services.process.definitions import BUNDLED_PROCESS
 from tests.scenario import Scenario
 from tests.servers import Server, http
 from tests.test_definitions_api_and_cli import deploy

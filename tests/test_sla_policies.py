@@ -12,9 +12,9 @@ from sqlalchemy import func, inspect, select
 from engine.domain.sla import DEFAULT_STAGE_TARGETS
 from engine.persistence.migrate import alembic_config
 from engine.persistence.models import BusinessCalendar, SlaPolicy, SlaPolicyVersion
-from engine.services import sla_policies
 from engine.services.context import Actor
 from engine.services.errors import Forbidden, Invalid, NotFound
+from engine.services.sla import policies as sla_policies
 from tests.scenario import Scenario
 
 HOUR = 3600
@@ -398,7 +398,7 @@ def test_business_hours_calendar_drives_due_times_and_thresholds(api, ctx, clock
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from engine.services.sla_timers import fire_due
+    from engine.services.incidents.timers import fire_due
     from tests.scenario import Scenario
 
     taipei = ZoneInfo("Asia/Taipei")

@@ -10,10 +10,11 @@ from sqlalchemy import func, select, update
 
 from engine.persistence.db import Database
 from engine.persistence.models import Event, Incident, SlaAnnouncement, SlaPolicy
-from engine.services import incidents, users
 from engine.services.context import ServiceContext
-from engine.services.sla_timers import fire_due
-from engine.services.worker import TimerWorker
+from engine.services.incidents import commands as incidents
+from engine.services.incidents.timers import fire_due
+from engine.services.ops.worker import TimerWorker
+from engine.services.people import users
 from tests.conftest import PASSWORD
 from tests.scenario import Scenario
 
@@ -156,7 +157,7 @@ def test_resolution_escalation_starts_one_review_for_the_incident_manager(api, c
 
 
 def test_process_without_a_catcher_records_the_event_and_carries_on(api, ctx, clock):
-    from engine.services.definitions import BUNDLED_PROCESS
+    from engine.services.process.definitions import BUNDLED_PROCESS
 
     deaf = BUNDLED_PROCESS.read_bytes().replace(b'name="sla_escalation"', b'name="other_signal"')
     deployed = api.client.post(

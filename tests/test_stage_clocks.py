@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from engine.persistence.models import Event, Incident
-from engine.services.sla_timers import fire_due
+from engine.services.incidents.timers import fire_due
 from tests.scenario import Scenario
 
 MINUTE = 60

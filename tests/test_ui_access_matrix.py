@@ -89,7 +89,7 @@ def test_post_without_csrf_changes_nothing(app, api, world):
 
 
 def test_nav_counts_ready_tasks_per_lane(app, api, ctx):
-    from engine.services import users
+    from engine.services.people import users
 
     users.create_user(ctx, "both", "a long password", ["level2", "level3"])
     for _ in range(2):

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from engine.services import users
 from engine.services.context import ServiceContext
+from engine.services.people import users
 from tests.conftest import PASSWORD, Browser
 
 PAGE = "/admin/users"

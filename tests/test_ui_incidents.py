@@ -8,7 +8,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from engine.services import definitions, incident_pages, users
+from engine.services.incidents import pages as incident_pages
+from engine.services.people import users
+from engine.services.process import definitions
 from tests.conftest import PASSWORD, Browser
 from tests.scenario import Scenario
 from web.ui.incidents import BPMN_JS_DIST

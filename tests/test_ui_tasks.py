@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.services import inbox as inbox_cases
+from engine.services.tasks import inbox as inbox_cases
 from tests.scenario import Scenario
 
 SCRIPT = "<script>alert(1)</script>"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.services.definitions import BUNDLED_PROCESS
+from engine.services.process.definitions import BUNDLED_PROCESS
 from tests.test_definitions_api_and_cli import deploy
 
 BUNDLED = BUNDLED_PROCESS.read_bytes()

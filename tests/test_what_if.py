@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.services.definitions import BUNDLED_PROCESS
+from engine.services.process.definitions import BUNDLED_PROCESS
 from tests.scenario import Scenario
 from tests.test_drafts import call, new_draft
 

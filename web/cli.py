@@ -13,10 +13,11 @@ from engine.domain.roles import ALL_ROLES, LANE_ROLES
 from engine.domain.script_helpers import HELPER_NAMES
 from engine.persistence.db import Database
 from engine.persistence.migrate import migrate
-from engine.services import definitions, users
 from engine.services.context import ServiceContext
 from engine.services.errors import Conflict, Invalid
-from engine.services.worker import TimerWorker
+from engine.services.ops.worker import TimerWorker
+from engine.services.people import users
+from engine.services.process import definitions
 from engine.workflow.definitions import DefinitionInvalid, compile_definition
 from engine.workflow.serialization import StateSerializer
 from web.settings import Settings

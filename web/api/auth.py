@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from engine.services.errors import Invalid
-from engine.services.users import issue_token
+from engine.services.people.users import issue_token
 from web.api import api_blueprint
 from web.api.common import json_body, services
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from engine.domain.roles import STAFF_ROLES
-from engine.services import calendars as use_cases
 from engine.services.errors import Forbidden
+from engine.services.sla import calendars as use_cases
 from web.api import api_blueprint
 from web.api.common import current_actor, json_body, services
 

@@ -9,7 +9,7 @@ from flask import current_app, request
 
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import BadRequest, Invalid, Unauthorized
-from engine.services.users import actor_for_token
+from engine.services.people.users import actor_for_token
 from engine.workflow.safe_xml import MAX_BPMN_BYTES
 
 

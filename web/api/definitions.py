@@ -3,9 +3,9 @@ from __future__ import annotations
 from flask import Response, current_app, jsonify, request
 
 from engine.domain.roles import STAFF_ROLES
-from engine.services import definitions as use_cases
-from engine.services import migration
 from engine.services.errors import Forbidden
+from engine.services.process import definitions as use_cases
+from engine.services.revision import migration
 from web.api import api_blueprint
 from web.api.common import bpmn_body, current_actor, json_body, services
 

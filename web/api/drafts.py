@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Response, jsonify, request
 
-from engine.services import drafts as use_cases
-from engine.services import what_if as replay
+from engine.services.process import drafts as use_cases
+from engine.services.revision import what_if as replay
 from web.api import api_blueprint
 from web.api.common import bpmn_body, current_actor, services
 

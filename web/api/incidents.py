@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify, request
 
-from engine.services import incidents as use_cases
+from engine.services.incidents import commands as use_cases
 from web.api import api_blueprint
 from web.api.common import current_actor, json_body, services
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Response, jsonify, request
 
 from engine.domain.roles import STAFF_ROLES
-from engine.services import sla_policies as use_cases
-from engine.services import suspensions
 from engine.services.errors import Forbidden
+from engine.services.sla import policies as use_cases
+from engine.services.sla import suspensions
 from web.api import api_blueprint
 from web.api.common import current_actor, json_body, services
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from engine.services import tasks as use_cases
+from engine.services.tasks import commands as use_cases
 from web.api import api_blueprint
 from web.api.common import current_actor, json_body, services
 

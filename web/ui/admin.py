@@ -12,8 +12,8 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from engine.domain.roles import ALL_ROLES
-from engine.services import users as user_service
 from engine.services.errors import Conflict, Invalid
+from engine.services.people import users as user_service
 from web.ui import labels
 from web.ui.session import actor, roles_required, services
 

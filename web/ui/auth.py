@@ -10,8 +10,8 @@ from flask_login import login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from engine.domain.roles import STAFF_ROLES
-from engine.services import users
 from engine.services.errors import Invalid, Unauthorized
+from engine.services.people import users
 from web.ui.session import SessionUser, actor, services
 
 auth_blueprint = Blueprint("auth", __name__)

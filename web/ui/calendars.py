@@ -15,8 +15,8 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from engine.domain.calendars import WEEKDAY_KEYS
-from engine.services import calendars as use_cases
 from engine.services.errors import Conflict, Invalid
+from engine.services.sla import calendars as use_cases
 from web.ui.labels import priority_label
 from web.ui.session import actor, roles_required, services
 

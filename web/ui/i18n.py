@@ -15,7 +15,7 @@ from flask_babel import Babel, get_locale
 from flask_login import current_user
 
 from engine.persistence.models import DEFAULT_LOCALE, DEFAULT_TIMEZONE
-from engine.services.users import LOCALES
+from engine.services.people.users import LOCALES
 
 TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
 

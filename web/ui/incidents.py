@@ -31,10 +31,10 @@ from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from engine.domain.roles import HANDLER_ROLES, STAFF_ROLES
-from engine.services import incident_pages as pages
-from engine.services import incidents as use_cases
 from engine.services.errors import Conflict, Invalid
-from engine.services.incidents import CHANNELS
+from engine.services.incidents import commands as use_cases
+from engine.services.incidents import pages
+from engine.services.incidents.commands import CHANNELS
 from web.ui import labels
 from web.ui.filters import local_time
 from web.ui.session import actor, roles_required, services

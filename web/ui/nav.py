@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from engine.domain.roles import LANE_ROLES, STAFF_ROLES
-from engine.services.tasks import count_ready_by_lane
+from engine.services.tasks.commands import count_ready_by_lane
 from web.ui.labels import role_label
 from web.ui.session import actor, services
 

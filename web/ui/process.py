@@ -25,9 +25,10 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from engine.services import definitions, drafts, migration
-from engine.services import what_if as replay
 from engine.services.errors import Invalid
+from engine.services.process import definitions, drafts
+from engine.services.revision import migration
+from engine.services.revision import what_if as replay
 from engine.workflow.safe_xml import MAX_BPMN_BYTES
 from web.api.common import bpmn_body
 from web.ui.session import actor, roles_required, services

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user
 
 from engine.services.context import Actor, ServiceContext
-from engine.services.users import actor_by_id
+from engine.services.people.users import actor_by_id
 
 login_manager = LoginManager()
 F = TypeVar("F", bound=Callable[..., Any])

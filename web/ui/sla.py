@@ -14,9 +14,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from engine.services import sla_policies as use_cases
-from engine.services import suspensions
 from engine.services.errors import Invalid
+from engine.services.sla import policies as use_cases
+from engine.services.sla import suspensions
 from web.ui.session import actor, roles_required, services
 
 sla_blueprint = Blueprint("sla", __name__)

@@ -19,11 +19,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.wrappers import Response
 
 from engine.domain.roles import LANE_ROLES
-from engine.services import inbox as inbox_cases
-from engine.services import incidents as incident_cases
-from engine.services import tasks as task_cases
 from engine.services.errors import Conflict, Invalid
-from engine.services.users import usernames_with_role
+from engine.services.incidents import commands as incident_cases
+from engine.services.people.users import usernames_with_role
+from engine.services.tasks import commands as task_cases
+from engine.services.tasks import inbox as inbox_cases
 from web.ui.labels import role_label
 from web.ui.session import actor, roles_required, services
 

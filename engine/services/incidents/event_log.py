@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from engine.domain.sla import ClockSegment, ClockState
 from engine.persistence.models import Event, Incident
-from engine.services.clocks import (
+from engine.services.sla.clocks import (
     RESPONSE_STOP_TASK,
     STAGE_ENTERED,
     STAGE_LEFT,

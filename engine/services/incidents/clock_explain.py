@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from engine.domain.sla import ClockSegment, ClockState
 from engine.persistence.models import Incident
-from engine.services.clocks import ClockSpec
-from engine.services.event_log import EventLog
-from engine.services.sla_timers import MARKS, announced, current_priority, current_specs
+from engine.services.incidents.event_log import EventLog
+from engine.services.sla.clocks import ClockSpec
+from engine.services.sla.thresholds import MARKS, announced, current_priority, current_specs
 
 
 def iso(value: datetime | None) -> str | None:

@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.persistence.models import BusinessCalendar, SlaPolicy, SlaPolicyVersion
-from engine.services.clocks import STAGES
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.services.sla.clocks import STAGES
 
 PRIORITIES = (1, 2, 3, 4, 5)
 EDITOR_ROLE = "incident_manager"

@@ -1,7 +1,7 @@
 """Read models for the browser's incident pages: the searchable list, the
 detail page (staff and reporter views) and the process diagram.
 
-Visibility is the same as the JSON API's (`engine.services.incidents`):
+Visibility is the same as the JSON API's (`engine.services.incidents.commands`):
 staff see every incident, a reporter only their own, a vendor only those
 that have or had a vendor task.
 """
@@ -19,20 +19,20 @@ from sqlalchemy.orm import Session
 
 from engine.domain.roles import STAFF_ROLES
 from engine.persistence.models import Event, Incident, Note, UserTaskRow
-from engine.services.clocks import RESOLUTION, RESPONSE, RESPONSE_STOP_TASK
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Invalid
-from engine.services.inbox import labels_in_session
-from engine.services.incidents import (
-    CHANNELS,
-    STATUSES,
-    SUSPEND_CATEGORIES,
-    load_visible,
-    visible_incidents,
+from engine.services.incidents.clock_explain import explain_clocks
+from engine.services.incidents.commands import CHANNELS, STATUSES, SUSPEND_CATEGORIES
+from engine.services.incidents.views import (
+    events_of,
+    incident_detail,
+    iso,
+    labels_in_session,
+    note_view,
 )
-from engine.services.sla_explain import explain_clocks
-from engine.services.suspensions import incident_suspensions
-from engine.services.views import events_of, incident_detail, iso, note_view
+from engine.services.incidents.visibility import load_visible, visible_incidents
+from engine.services.sla.clocks import RESOLUTION, RESPONSE, RESPONSE_STOP_TASK
+from engine.services.sla.suspensions import incident_suspensions
 from engine.workflow.lint import BPMN_NS, FLOW_NODE_TAGS
 from engine.workflow.safe_xml import parse_bpmn_xml
 

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.persistence.models import ProcessDraft
-from engine.services import definitions
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.services.process import definitions
 from engine.workflow.safe_xml import UnsafeXmlError, parse_bpmn_xml
 
 DESIGNER = "designer"

@@ -17,14 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.persistence.models import Event, Incident
-from engine.services import definitions, drafts
-from engine.services.clocks import RESOLUTION, RESPONSE
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Invalid
-from engine.services.event_log import EventLog
-from engine.services.policy import clock_specs
-from engine.services.progress import helpers_for
-from engine.services.sla_timers import ESCALATION_SIGNAL
+from engine.services.incidents.event_log import EventLog
+from engine.services.incidents.progress import helpers_for
+from engine.services.process import definitions, drafts
+from engine.services.sla.clocks import RESOLUTION, RESPONSE
+from engine.services.sla.snapshot import clock_specs
+from engine.services.sla.thresholds import ESCALATION_SIGNAL
 from engine.workflow.runtime import (
     InMemoryInstance,
     ProcessRuntime,

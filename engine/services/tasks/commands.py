@@ -10,12 +10,12 @@ from sqlalchemy.orm import Session
 from engine.domain.forms import FieldSpec, FormValidationError, default_value, validate_submission
 from engine.persistence.models import Incident, InstanceState, User, UserTaskRow
 from engine.services.context import Actor, ServiceContext
-from engine.services.definitions import spec_source
 from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
-from engine.services.event_log import EventLog
-from engine.services.incidents import resume_if_suspended
-from engine.services.progress import apply_outcome, run_step
-from engine.services.views import incident_detail, task_summary
+from engine.services.incidents.commands import resume_if_suspended
+from engine.services.incidents.event_log import EventLog
+from engine.services.incidents.progress import apply_outcome, run_step
+from engine.services.incidents.views import incident_detail, task_summary
+from engine.services.process.definitions import spec_source
 from engine.workflow.definitions import UserTaskSpec
 from engine.workflow.runtime import TaskNotFound, TaskNotReady
 

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.persistence.models import Event, Incident, LinkedRecord, Note, UserTaskRow
-from engine.services.sla_explain import explain_clocks
-from engine.services.suspensions import incident_suspensions
+from engine.services.incidents.clock_explain import explain_clocks
+from engine.services.sla.suspensions import incident_suspensions
 
 
 def iso(value: datetime | None) -> str | None:
@@ -172,3 +172,13 @@ def _overdue(incident: Incident, now: datetime) -> bool:
         and incident.resolution_due
         and incident.resolution_due <= now
     )
+
+
+def labels_in_session(session: Session, incident_id: int) -> dict[str, str]:
+    """The same, in the caller's transaction; the newest label of a task wins."""
+    rows = session.execute(
+        select(UserTaskRow.name, UserTaskRow.label)
+        .where(UserTaskRow.incident_id == incident_id)
+        .order_by(UserTaskRow.created_at, UserTaskRow.id)
+    )
+    return {name: label for name, label in rows}

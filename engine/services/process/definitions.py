@@ -18,7 +18,7 @@ from engine.workflow.diff import diff_definitions
 from engine.workflow.lint import LintProblem
 from engine.workflow.runtime import SpecSource
 
-BUNDLED_PROCESS = Path(__file__).resolve().parents[2] / "bpmn" / "incident_management.bpmn"
+BUNDLED_PROCESS = Path(__file__).resolve().parents[3] / "bpmn" / "incident_management.bpmn"
 DEFAULT_PROCESS_KEY = "incident_management"
 
 

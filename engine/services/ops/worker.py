@@ -7,7 +7,7 @@ import logging
 import threading
 
 from engine.services.context import ServiceContext
-from engine.services.sla_timers import fire_due, next_due
+from engine.services.incidents.timers import fire_due, next_due
 
 log = logging.getLogger("itsm.worker")
 

@@ -1,11 +1,8 @@
-"""SLA thresholds and BPMN timers: when they fall due and firing them once.
+"""The incident's timed reactions, fired by the worker: SLA thresholds reached,
+resume-by times of suspensions and the process's own BPMN timers.
 
-Every save that moves a clock sets `incidents.sla_next_check_at` to the
-earliest threshold (50 %, 75 %, 100 % of a target) not yet announced. The
-worker picks incidents whose next check has come, each in its own
-transaction, and records the announcement row, the event and the next check
-together: a threshold fires exactly once, however many workers run and
-however often they restart.
+Each threshold fires exactly once (the announcement row's primary key), in the
+same transaction as its event and the next check.
 """
 
 from __future__ import annotations
@@ -16,79 +13,29 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.domain.sla import TWENTY_FOUR_SEVEN, ClockState, has_reached, threshold_instant
+from engine.domain.sla import TWENTY_FOUR_SEVEN, ClockState, has_reached
 from engine.persistence.models import Incident, InstanceState, SlaAnnouncement
-from engine.services.clocks import STAGES, ClockSpec, LoggedEvent
 from engine.services.context import ServiceContext
-from engine.services.event_log import EventLog, clock_events_of_many
-from engine.services.policy import clock_specs
+from engine.services.incidents.commands import resume_when_due
+from engine.services.incidents.event_log import EventLog, clock_events_of_many
+from engine.services.incidents.progress import apply_outcome, run_step
+from engine.services.sla.clocks import STAGES, LoggedEvent
+from engine.services.sla.thresholds import (
+    EARLY_ESCALATION,
+    ESCALATED_CLOCKS,
+    ESCALATION_SIGNAL,
+    MARKS,
+    SYSTEM,
+    announced,
+    announced_many,
+    current_specs,
+    schedule,
+)
 
 log = logging.getLogger("itsm.worker")
 
-MARKS = (50, 75, 100)
-SYSTEM = "system"
-# The process reacts to SLA escalations through this BPMN signal (an event
-# subprocess in the default process starts a review for the incident manager).
-ESCALATION_SIGNAL = "sla_escalation"
-ESCALATED_CLOCKS = ("resolution",)
-EARLY_ESCALATION = {1: 75, 2: 75}  # P1/P2 escalate at 75 %, others at the breach
 RETRY_AFTER = timedelta(minutes=1)
 CHUNK = 50
-
-
-def current_priority(incident: Incident) -> int:
-    """The incident's priority; until classified, P1 (never shown as relaxed)."""
-    if incident.priority is not None:
-        return incident.priority
-    return min(int(p) for p in incident.policy_snapshot["sla"])
-
-
-def current_specs(incident: Incident) -> dict[str, ClockSpec]:
-    """Targets and calendars of every clock at the incident's current priority."""
-    return clock_specs(incident.policy_snapshot, current_priority(incident))
-
-
-def announced(session: Session, incident_id: int) -> set[tuple[str, int]]:
-    return announced_many(session, [incident_id])[incident_id]
-
-
-def announced_many(session: Session, incident_ids: list[int]) -> dict[int, set[tuple[str, int]]]:
-    rows = session.execute(
-        select(SlaAnnouncement.incident_id, SlaAnnouncement.clock, SlaAnnouncement.percent).where(
-            SlaAnnouncement.incident_id.in_(incident_ids)
-        )
-    )
-    done: dict[int, set[tuple[str, int]]] = {incident_id: set() for incident_id in incident_ids}
-    for incident_id, clock, percent in rows:
-        done[incident_id].add((clock, percent))
-    return done
-
-
-def schedule(
-    session: Session,
-    incident: Incident,
-    states: dict[str, ClockState],
-    now: datetime,
-    done: set[tuple[str, int]] | None = None,
-    specs: dict[str, ClockSpec] | None = None,
-) -> None:
-    """Set the next check to the earliest threshold still to announce."""
-    if incident.status == "closed":
-        incident.sla_next_check_at = None
-        return
-    done = announced(session, incident.id) if done is None else done
-    specs = current_specs(incident) if specs is None else specs
-    moments = [
-        moment
-        for clock, state in states.items()
-        for mark in MARKS
-        if (clock, mark) not in done
-        and (moment := threshold_instant(state, mark, now, calendar=specs[clock].calendar))
-        is not None
-    ]
-    if incident.status == "suspended" and incident.resume_by is not None:
-        moments.append(incident.resume_by)  # the worker resumes it then
-    incident.sla_next_check_at = min(moments) if moments else None
 
 
 def fire_incident(
@@ -103,8 +50,6 @@ def fire_incident(
     """Announce every threshold this incident's clocks have reached; return how many.
 
     `stored` (its clock events) and `done` (its announcements) when read already."""
-    from engine.services.incidents import resume_when_due
-
     events = EventLog(session, incident, stored=stored)
     resumed = resume_when_due(ctx, incident, events, now)
     specs = current_specs(incident)
@@ -164,8 +109,6 @@ def _signal_process(
     mark: int,
 ) -> None:
     """Bring the escalation into the running process, if it listens for it."""
-    from engine.services.progress import apply_outcome, run_step
-
     state = session.get(InstanceState, incident.id)
     if state is None or incident.status == "closed":
         return
@@ -280,8 +223,6 @@ def _fire_many(ctx: ServiceContext, incident_ids: list[int], now: datetime) -> i
 
 
 def _fire_bpmn_timers(ctx: ServiceContext, session: Session, incident: Incident) -> int:
-    from engine.services.progress import apply_outcome, run_step
-
     state = session.get(InstanceState, incident.id)
     if state is None:
         incident.next_timer_at = None

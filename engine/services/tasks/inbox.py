@@ -10,14 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select
-from sqlalchemy.orm import Session
 
 from engine.domain.roles import LANE_ROLES
 from engine.persistence.models import Incident, User, UserTaskRow
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Forbidden, Invalid
-from engine.services.incidents import load_visible
-from engine.services.views import iso
+from engine.services.incidents.views import iso, labels_in_session
+from engine.services.incidents.visibility import load_visible
 
 PAGE_SIZE = 25
 SORTS = ("due", "priority", "age", "number")
@@ -183,13 +182,3 @@ def task_labels(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[str
     with ctx.db.read() as session:
         load_visible(session, actor, incident_id)
         return labels_in_session(session, incident_id)
-
-
-def labels_in_session(session: Session, incident_id: int) -> dict[str, str]:
-    """The same, in the caller's transaction; the newest label of a task wins."""
-    rows = session.execute(
-        select(UserTaskRow.name, UserTaskRow.label)
-        .where(UserTaskRow.incident_id == incident_id)
-        .order_by(UserTaskRow.created_at, UserTaskRow.id)
-    )
-    return {name: label for name, label in rows}

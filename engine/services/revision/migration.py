@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from engine.persistence.models import Incident, InstanceState, ProcessDefinition
 from engine.services.context import Actor, ServiceContext
-from engine.services.definitions import spec_source
 from engine.services.errors import Forbidden, Invalid, NotFound
-from engine.services.event_log import EventLog
-from engine.services.progress import apply_outcome, helpers_for
+from engine.services.incidents.event_log import EventLog
+from engine.services.incidents.progress import apply_outcome, helpers_for
+from engine.services.process.definitions import spec_source
 from engine.workflow.migration_policy import MovePolicy
 from engine.workflow.runtime import MigrationFailed, ProcessStepFailed
 

@@ -38,10 +38,10 @@ from engine.domain.calendars import (
     calendar_to_dict,
 )
 from engine.persistence.models import BusinessCalendar, SlaPolicy
-from engine.services import policy
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
-from engine.services.sla_policies import ALWAYS_CALENDAR, EDITOR_ROLE
+from engine.services.sla import snapshot as policy
+from engine.services.sla.policies import ALWAYS_CALENDAR, EDITOR_ROLE
 
 audit = logging.getLogger("itsm.audit")
 

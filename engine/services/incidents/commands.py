@@ -5,20 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.domain.forms import FormSpec, FormValidationError, validate_submission
 from engine.domain.priority import is_major, priority_for
 from engine.domain.roles import HANDLER_ROLES, STAFF_ROLES
-from engine.persistence.models import Incident, InstanceState, Note, UserTaskRow
+from engine.persistence.models import Incident, InstanceState, Note
 from engine.services.context import Actor, ServiceContext
-from engine.services.definitions import latest_definition, spec_source
-from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
-from engine.services.event_log import EventLog
-from engine.services.policy import matrix_of, take_snapshot
-from engine.services.progress import apply_outcome, refresh_sla, run_step
-from engine.services.views import incident_detail, incident_summary, note_view
+from engine.services.errors import Conflict, Forbidden, Invalid
+from engine.services.incidents.event_log import EventLog
+from engine.services.incidents.progress import apply_outcome, refresh_sla, run_step
+from engine.services.incidents.views import incident_detail, incident_summary, note_view
+from engine.services.incidents.visibility import load_visible, visible_incidents
+from engine.services.process.definitions import latest_definition, spec_source
+from engine.services.sla.snapshot import matrix_of, take_snapshot
 
 CHANNELS = ("phone", "wechat", "email", "app", "web")
 STATUSES = ("new", "in_progress", "suspended", "resolved", "closed")
@@ -28,50 +29,6 @@ CLASSIFY_TASK = "record_incident"
 TEXT_LIMITS = {"title": 300, "description": 20_000, "contact": 300}
 NOTE_LIMIT = 20_000
 MAX_PAGE = 200
-
-
-# -- access ------------------------------------------------------------------
-
-
-def can_see(session: Session, actor: Actor, incident: Incident) -> bool:
-    if actor.has_any(STAFF_ROLES) or incident.reporter_id == actor.id:
-        return True
-    if "vendor" in actor.roles:
-        return bool(
-            session.scalar(
-                select(
-                    exists().where(
-                        UserTaskRow.incident_id == incident.id, UserTaskRow.lane == "vendor"
-                    )
-                )
-            )
-        )
-    return False
-
-
-def visible_incidents(actor: Actor) -> Select[Incident]:
-    """The incidents a user may see, as a query (the same rule as `can_see`)."""
-    query = select(Incident)
-    if not actor.has_any(STAFF_ROLES):
-        visible = Incident.reporter_id == actor.id
-        if "vendor" in actor.roles:
-            visible = visible | exists().where(
-                UserTaskRow.incident_id == Incident.id, UserTaskRow.lane == "vendor"
-            )
-        query = query.where(visible)
-    return query
-
-
-def load_visible(
-    session: Session, actor: Actor, incident_id: int, *, for_update: bool = False
-) -> Incident:
-    incident = session.get(
-        Incident, incident_id, with_for_update={"of": Incident} if for_update else None
-    )
-    if incident is None or not can_see(session, actor, incident):
-        # Not telling a reporter that someone else's incident exists.
-        raise NotFound(f"incident {incident_id} not found")
-    return incident
 
 
 # -- create ------------------------------------------------------------------

@@ -21,7 +21,7 @@ from engine.domain.priority import PriorityMatrix
 from engine.domain.sla import TWENTY_FOUR_SEVEN, SlaTarget, WorkCalendar
 from engine.persistence.models import BusinessCalendar as BusinessCalendarRow
 from engine.persistence.models import PriorityMatrixCell, SlaPolicy
-from engine.services.clocks import RESOLUTION, RESPONSE, STAGES, ClockSpec
+from engine.services.sla.clocks import RESOLUTION, RESPONSE, STAGES, ClockSpec
 
 TWENTY_FOUR_SEVEN_NAME = "24x7"
 # Taiwan's public holidays are looked up for these years.

@@ -17,7 +17,11 @@ from sqlalchemy.orm import Session
 from engine.domain.priority import to_level
 from engine.domain.script_helpers import bind_helpers
 from engine.persistence.models import Incident, InstanceState, LinkedRecord, User, UserTaskRow
-from engine.services.clocks import (
+from engine.services.context import ServiceContext
+from engine.services.errors import Invalid
+from engine.services.incidents.event_log import EventLog
+from engine.services.process.definitions import spec_source
+from engine.services.sla.clocks import (
     RESOLUTION,
     RESPONSE,
     STAGE_ENTERED,
@@ -25,12 +29,8 @@ from engine.services.clocks import (
     STAGES,
     ClockSpec,
 )
-from engine.services.context import ServiceContext
-from engine.services.definitions import spec_source
-from engine.services.errors import Invalid
-from engine.services.event_log import EventLog
-from engine.services.policy import clock_specs, matrix_of, targets_of
-from engine.services.sla_timers import current_specs, schedule
+from engine.services.sla.snapshot import clock_specs, matrix_of, targets_of
+from engine.services.sla.thresholds import current_specs, schedule
 from engine.workflow.runtime import ProcessStepFailed, ReadyTask, SpecSource, StepOutcome
 
 StepResult = TypeVar("StepResult", StepOutcome, StepOutcome | None)

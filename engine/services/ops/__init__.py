@@ -1,0 +1,1 @@
+"""Running the service: the background worker."""

@@ -1,0 +1,1 @@
+"""Process definitions and drafts: deploy, version, compile, check and save BPMN."""

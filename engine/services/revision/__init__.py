@@ -1,0 +1,1 @@
+"""Revising running instances against another process version: migration and what-if."""

@@ -1,0 +1,2 @@
+"""SLA clocks: targets and calendars, policy snapshots, thresholds and their schedule
+and suspended time. Never runs an engine step."""

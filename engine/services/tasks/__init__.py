@@ -1,0 +1,1 @@
+"""User tasks of running instances: the inbox, claim/release/assign and completion."""
