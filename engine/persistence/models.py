@@ -18,6 +18,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -65,6 +66,11 @@ class User(Base):
     )
     # Part of every browser session id: bumping it ends all of the user's sessions.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set by an administrator's password reset: the user must choose a new one first.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sa_false()
+    )
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     timezone: Mapped[str] = mapped_column(
         String(60), default=DEFAULT_TIMEZONE, server_default=DEFAULT_TIMEZONE
     )
