@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required, login_user, logout_user
@@ -12,6 +10,7 @@ from werkzeug.wrappers import Response
 from engine.domain.roles import STAFF_ROLES
 from engine.services.errors import Invalid, Unauthorized
 from engine.services.people import users
+from web.redirects import safe_redirect_target
 from web.ui.session import SessionUser, actor, services
 
 auth_blueprint = Blueprint("auth", __name__)
@@ -43,10 +42,9 @@ def login() -> str | Response | tuple[str, int]:
         flash(_("Wrong username or password."), "error")
         return render_template("login.html", username=username), 401
     login_user(SessionUser(signed_in))
-    target = request.args.get("next", "")
-    if not _is_local(target):
-        target = home_for_roles(signed_in.roles)
-    return redirect(target)
+    return redirect(
+        safe_redirect_target(request.args.get("next"), home_for_roles(signed_in.roles))
+    )
 
 
 @auth_blueprint.post("/logout")
@@ -64,11 +62,4 @@ def language() -> Response:
         users.set_locale(services(), actor(), request.form.get("locale", ""))
     except Invalid:
         flash(_("Unknown language."), "error")
-    target = request.form.get("next", "")
-    return redirect(target if _is_local(target) else url_for("auth.home"))
-
-
-def _is_local(target: str) -> bool:
-    """Only redirect within this site (no open redirects)."""
-    parts = urlsplit(target)
-    return bool(target) and not parts.scheme and not parts.netloc and target.startswith("/")
+    return redirect(safe_redirect_target(request.form.get("next"), url_for("auth.home")))
