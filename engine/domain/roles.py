@@ -14,3 +14,12 @@ HANDLER_ROLES: frozenset[str] = frozenset({"service_desk", "level2", "level3", "
 
 def is_staff(roles: frozenset[str]) -> bool:
     return bool(roles & STAFF_ROLES)
+
+
+# How staff and vendors appear to callers and vendors: by the first lane role they hold.
+SHOWN_ROLE_ORDER = ("service_desk", "level2", "level3", "vendor", "incident_manager", "director")
+
+
+def shown_role(roles: frozenset[str]) -> str:
+    """The lane role a person outside the desk sees instead of a staff member's name."""
+    return next((role for role in SHOWN_ROLE_ORDER if role in roles), "staff")

@@ -14,6 +14,7 @@ from engine.domain.roles import HANDLER_ROLES, STAFF_ROLES
 from engine.persistence.models import Incident, InstanceState, Note
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid
+from engine.services.incidents.audience import audience_of, names_for, shown_detail, shown_note
 from engine.services.incidents.event_log import EventLog
 from engine.services.incidents.progress import apply_outcome, refresh_sla, run_step
 from engine.services.incidents.views import incident_detail, incident_summary, note_view
@@ -70,7 +71,8 @@ def create_incident(ctx: ServiceContext, actor: Actor, payload: Any) -> dict[str
         )
         apply_outcome(ctx, session, incident, log, outcome, actor.username)
         session.flush()
-        return incident_detail(session, incident, now)
+        detail = incident_detail(session, incident, now)
+        return shown_detail(session, audience_of(actor, incident), detail)
 
 
 def _validate_new_incident(payload: Any) -> dict[str, str]:
@@ -150,9 +152,10 @@ def get_incident(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[st
     with ctx.db.read() as session:
         incident = load_visible(session, actor, incident_id)
         staff = actor.has_any(STAFF_ROLES)
-        return incident_detail(
+        detail = incident_detail(
             session, incident, ctx.now(), include_internal=staff, explain=staff
         )
+        return shown_detail(session, audience_of(actor, incident), detail)
 
 
 # -- reclassify --------------------------------------------------------------
@@ -283,7 +286,9 @@ def list_notes(ctx: ServiceContext, actor: Actor, incident_id: int) -> list[dict
         query = select(Note).where(Note.incident_id == incident.id).order_by(Note.id)
         if not actor.has_any(STAFF_ROLES):
             query = query.where(Note.internal.is_(False))
-        return [note_view(n) for n in session.scalars(query)]
+        notes = [note_view(n) for n in session.scalars(query)]
+        names = names_for(session, audience_of(actor, incident), notes=notes)
+        return [shown_note(n, names) for n in notes]
 
 
 # -- suspend / resume --------------------------------------------------------

@@ -17,10 +17,16 @@ from lxml import etree
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.domain.roles import STAFF_ROLES
 from engine.persistence.models import Event, Incident, Note, UserTaskRow
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Invalid
+from engine.services.incidents.audience import (
+    audience_of,
+    names_for,
+    shown_detail,
+    shown_events,
+    shown_note,
+)
 from engine.services.incidents.clock_explain import explain_clocks
 from engine.services.incidents.commands import CHANNELS, STATUSES, SUSPEND_CATEGORIES
 from engine.services.incidents.views import (
@@ -31,7 +37,7 @@ from engine.services.incidents.views import (
     note_view,
 )
 from engine.services.incidents.visibility import load_visible, visible_incidents
-from engine.services.sla.clocks import RESOLUTION, RESPONSE, RESPONSE_STOP_TASK
+from engine.services.sla.clocks import RESOLUTION, RESPONSE
 from engine.services.sla.suspensions import incident_suspensions
 from engine.workflow.lint import BPMN_NS, FLOW_NODE_TAGS
 from engine.workflow.safe_xml import parse_bpmn_xml
@@ -53,22 +59,6 @@ DIRECTIONS = ("asc", "desc")
 MAJOR_VALUES = ("yes", "no")
 FILTERS = ("status", "priority", "phase", "category", "channel", "major")
 
-# What a reporter's history shows; everything else is internal work.
-PUBLIC_EVENT_TYPES = frozenset(
-    {
-        "created",
-        "task_completed",
-        "technical_escalation",
-        "suspended",
-        "resumed",
-        "resolved",
-        "reopened",
-        "closed",
-        "note_added",
-    }
-)
-# Of the completed steps, only recording the report is news to the reporter.
-PUBLIC_TASKS = frozenset({RESPONSE_STOP_TASK})
 RESOLUTION_FIELDS = ("resolution", "solution")
 
 
@@ -250,12 +240,13 @@ def _list_item(incident: Incident) -> dict[str, Any]:
 def incident_page(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[str, Any]:
     """Everything the detail page shows, read in one transaction.
 
-    `view` is "reporter" for the incident's own reporter (unless they are
-    staff): a plain view without internal work; otherwise "staff" (a vendor
-    gets it too, without internal notes)."""
+    `view` is "reporter" for the incident's own caller (unless they are staff): a
+    plain view without internal work; otherwise "staff" (a vendor gets it too,
+    narrowed by the same filter as the API: see `audience`)."""
     with ctx.db.read() as session:
         incident = load_visible(session, actor, incident_id)
-        staff = actor.has_any(STAFF_ROLES)
+        audience = audience_of(actor, incident)
+        staff = audience.staff
         now = ctx.now()
         detail = incident_detail(session, incident, now, include_events=False)
         events = events_of(session, incident.id, include_internal=staff)
@@ -264,25 +255,26 @@ def incident_page(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[s
             notes_query = notes_query.where(Note.internal.is_(False))
         notes = [note_view(n) for n in session.scalars(notes_query)]
         labels = labels_in_session(session, incident.id)
-        own = incident.reporter_id == actor.id
-        view = "reporter" if own and not staff else "staff"
+        view = "reporter" if audience.kind == "caller" else "staff"
+        shows_reason = staff or incident.suspend_category == "awaiting_reporter"
         detail.update(
             {
-                "suspend_reason": incident.suspend_reason,
+                "suspend_reason": incident.suspend_reason if shows_reason else None,
                 "suspend_category": incident.suspend_category,
                 "resume_by": iso(incident.resume_by),
                 "suspended_since": iso(incident.suspended_since),
                 "status_before_suspend": incident.status_before_suspend,
             }
         )
+        names = names_for(session, audience, events=events, tasks=detail["tasks"], notes=notes)
         return {
-            "incident": detail,
+            "incident": shown_detail(session, audience, detail),
             "view": view,
             "now": now,
-            "events": events if view == "staff" else public_history(events, actor.username),
-            "notes": notes,
+            "events": shown_events(events, names),
+            "notes": [shown_note(n, names) for n in notes],
             "task_labels": labels,
-            # The reporter sees the two clocks the contract promises them, not the tiers.
+            # Outside the desk: the two clocks the contract promises, not the tiers.
             "clocks": [
                 c
                 for c in explain_clocks(session, incident, now)
@@ -292,30 +284,10 @@ def incident_page(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[s
             "resolution": resolution_text(events)
             if incident.status in ("resolved", "closed")
             else None,
-            "can_note": staff or own,
+            "can_note": staff or incident.reporter_id == actor.id,
             "staff": staff,
             "suspend_categories": SUSPEND_CATEGORIES,
         }
-
-
-def public_history(events: list[dict[str, Any]], username: str) -> list[dict[str, Any]]:
-    """The reporter's history: no internal events, no names of the people at work."""
-    out = []
-    for event in events:
-        kind = event["type"]
-        if kind not in PUBLIC_EVENT_TYPES or event.get("internal"):
-            continue
-        if kind == "task_completed" and event.get("task") not in PUBLIC_TASKS:
-            continue
-        item: dict[str, Any] = {"at": event["at"], "type": kind, "mine": event["actor"] == username}
-        if kind == "suspended":
-            item["category"] = event.get("category")
-            if event.get("category") == "awaiting_reporter":
-                item["reason"] = event.get("reason")
-        if kind == "task_completed":
-            item["task"] = event.get("task")
-        out.append(item)
-    return out
 
 
 def resolution_text(events: list[dict[str, Any]]) -> str | None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, exists, select
+from sqlalchemy.orm import Session, aliased
 
 from engine.domain.roles import STAFF_ROLES
 from engine.persistence.models import Incident, UserTaskRow
@@ -11,33 +11,37 @@ from engine.services.context import Actor
 from engine.services.errors import NotFound
 
 
-def can_see(session: Session, actor: Actor, incident: Incident) -> bool:
-    if actor.has_any(STAFF_ROLES) or incident.reporter_id == actor.id:
-        return True
+def visible_condition(actor: Actor) -> ColumnElement[bool] | None:
+    """The one rule of who sees an incident, as SQL over `Incident` (None: every one).
+
+    Staff see every incident; a caller their own; a vendor also those that have
+    or had a vendor task. Task lists and task operations use it too, so that a
+    lane never opens an incident its member may not see."""
+    if actor.has_any(STAFF_ROLES):
+        return None
+    visible: ColumnElement[bool] = Incident.reporter_id == actor.id
     if "vendor" in actor.roles:
-        return bool(
-            session.scalar(
-                select(
-                    exists().where(
-                        UserTaskRow.incident_id == incident.id, UserTaskRow.lane == "vendor"
-                    )
-                )
-            )
+        # Aliased: task queries put this beside their own UserTaskRow.
+        vendor_task = aliased(UserTaskRow)
+        visible = visible | exists().where(
+            vendor_task.incident_id == Incident.id, vendor_task.lane == "vendor"
         )
-    return False
+    return visible
+
+
+def can_see(session: Session, actor: Actor, incident: Incident) -> bool:
+    condition = visible_condition(actor)
+    if condition is None or incident.reporter_id == actor.id:
+        return True
+    found = session.scalar(select(Incident.id).where(Incident.id == incident.id, condition))
+    return found is not None
 
 
 def visible_incidents(actor: Actor) -> Select[Incident]:
-    """The incidents a user may see, as a query (the same rule as `can_see`)."""
+    """The incidents a user may see, as a query."""
+    condition = visible_condition(actor)
     query = select(Incident)
-    if not actor.has_any(STAFF_ROLES):
-        visible = Incident.reporter_id == actor.id
-        if "vendor" in actor.roles:
-            visible = visible | exists().where(
-                UserTaskRow.incident_id == Incident.id, UserTaskRow.lane == "vendor"
-            )
-        query = query.where(visible)
-    return query
+    return query if condition is None else query.where(condition)
 
 
 def load_visible(

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from engine.domain.forms import FieldSpec, FormValidationError, default_value, validate_submission
 from engine.persistence.models import Incident, InstanceState, User, UserTaskRow
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.services.incidents.audience import audience_of, names_for, shown_detail, shown_task
 from engine.services.incidents.commands import resume_if_suspended
 from engine.services.incidents.event_log import EventLog
 from engine.services.incidents.progress import apply_outcome, run_step
 from engine.services.incidents.views import incident_detail, task_summary
+from engine.services.incidents.visibility import can_see, visible_condition
 from engine.services.process.definitions import spec_source
 from engine.workflow.definitions import UserTaskSpec
 from engine.workflow.runtime import TaskNotFound, TaskNotReady
@@ -22,22 +24,32 @@ from engine.workflow.runtime import TaskNotFound, TaskNotReady
 REASSIGN_TASK = "level2_investigation"
 
 
+def ready_in_my_lanes(actor: Actor) -> list[ColumnElement[bool]]:
+    """Ready tasks of the actor's lanes on incidents the actor may see."""
+    conditions = [UserTaskRow.state == "ready", UserTaskRow.lane.in_(sorted(actor.roles))]
+    visible = visible_condition(actor)
+    return conditions if visible is None else [*conditions, visible]
+
+
 def list_tasks(ctx: ServiceContext, actor: Actor) -> list[dict[str, Any]]:
     with ctx.db.read() as session:
         rows = session.execute(
             select(UserTaskRow, Incident)
             .join(Incident, Incident.id == UserTaskRow.incident_id)
-            .where(UserTaskRow.state == "ready", UserTaskRow.lane.in_(sorted(actor.roles)))
+            .where(*ready_in_my_lanes(actor))
             .order_by(UserTaskRow.created_at, UserTaskRow.id)
-        )
-        return [task_summary(row, incident) for row, incident in rows]
+        ).all()
+        tasks = [task_summary(row, incident) for row, incident in rows]
+        names = names_for(session, audience_of(actor), tasks=tasks)
+        return [shown_task(task, names) for task in tasks]
 
 
 def count_ready_by_lane(ctx: ServiceContext, actor: Actor) -> dict[str, int]:
     with ctx.db.read() as session:
         rows = session.execute(
             select(UserTaskRow.lane, func.count(UserTaskRow.id))
-            .where(UserTaskRow.state == "ready", UserTaskRow.lane.in_(sorted(actor.roles)))
+            .join(Incident, Incident.id == UserTaskRow.incident_id)
+            .where(*ready_in_my_lanes(actor))
             .group_by(UserTaskRow.lane)
         )
         return {lane: int(count) for lane, count in rows}
@@ -47,7 +59,8 @@ def get_task(ctx: ServiceContext, actor: Actor, task_id: str) -> dict[str, Any]:
     with ctx.db.read() as session:
         row, incident = _load_for_lane(session, actor, task_id)
         spec = _task_spec(ctx, incident, row.name)
-        result = task_summary(row, incident)
+        summary = task_summary(row, incident)
+        result = shown_task(summary, names_for(session, audience_of(actor), tasks=[summary]))
         result.update(
             {
                 "state": row.state,
@@ -123,7 +136,8 @@ def complete_task(
             raise Conflict(f"task {task_id} is no longer ready") from exc
         ready = apply_outcome(ctx, session, incident, log, outcome, actor.username, row, values)
         session.flush()
-        return incident_detail(session, incident, now, include_events=False, ready_tasks=ready)
+        detail = incident_detail(session, incident, now, include_events=False, ready_tasks=ready)
+        return shown_detail(session, audience_of(actor, incident), detail)
 
 
 def claim(ctx: ServiceContext, actor: Actor, task_id: str) -> dict[str, Any]:
@@ -198,6 +212,9 @@ def _load_for_lane(
     if found is None:
         raise NotFound(f"task {task_id} not found")
     row, incident, _state = found
+    if not can_see(session, actor, incident):
+        # A lane member who may not see the incident learns nothing of it.
+        raise NotFound(f"task {task_id} not found")
     if row.lane not in actor.roles:
         raise Forbidden(f"task {task_id} belongs to the {row.lane} lane")
     return row, incident
@@ -206,9 +223,15 @@ def _load_for_lane(
 def _check_ready_and_claim(row: UserTaskRow, actor: Actor) -> None:
     if row.state != "ready":
         raise Conflict(f"task {row.id} is already {row.state}")
-    if row.claimed_by is not None and row.claimed_by != actor.id:
+    if holds_claim(row) and row.claimed_by != actor.id:
         claimant = row.claimant.username if row.claimant else "someone else"
         raise Conflict(f"task {row.id} is claimed by {claimant}")
+
+
+def holds_claim(row: UserTaskRow) -> bool:
+    """A claim binds only while its holder is active: a deactivated claimant's task
+    is free again for the lane (else nobody could ever complete it)."""
+    return row.claimed_by is not None and row.claimant is not None and row.claimant.active
 
 
 def _check_reassign_target(session: Session, row: UserTaskRow, values: dict[str, Any]) -> None:

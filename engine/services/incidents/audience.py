@@ -1,0 +1,179 @@
+"""What someone outside the desk sees of an incident: one filter for pages and API.
+
+Staff see everything. A caller (the incident's reporter) and a vendor see the
+people at work only as their lane role (`service_desk`, `level2`, ..., else
+`staff`); suspend and reassign reasons, internal notes, stage events, stage
+clocks and the process's internals are left out (contract Part 2, "People").
+A caller's history is further narrowed to the steps that are news to them.
+One exception, ours: a suspension *awaiting the reporter* keeps its reason,
+because it is the question the caller is asked to answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.domain.roles import STAFF_ROLES, shown_role
+from engine.persistence.models import Incident, User, UserRole
+from engine.services.context import Actor
+from engine.services.sla.clocks import RESPONSE_STOP_TASK, STAGE_ENTERED, STAGE_LEFT, STAGES
+
+SYSTEM = "system"
+Kind = Literal["staff", "caller", "vendor"]
+
+# What a caller's history shows; everything else is internal work.
+CALLER_EVENT_TYPES = frozenset(
+    {
+        "created",
+        "task_completed",
+        "technical_escalation",
+        "suspended",
+        "resumed",
+        "resolved",
+        "reopened",
+        "closed",
+        "note_added",
+    }
+)
+# Of the completed steps, only recording the report is news to the caller.
+CALLER_TASKS = frozenset({RESPONSE_STOP_TASK})
+# Free text of the people at work: never shown outside the desk.
+INTERNAL_FIELDS = frozenset({"reason", "reassign_reason", "reassign_to", "values", "assignee"})
+STAGE_EVENTS = frozenset({STAGE_ENTERED, STAGE_LEFT})
+
+
+@dataclass(frozen=True)
+class Audience:
+    kind: Kind
+    username: str
+
+    @property
+    def staff(self) -> bool:
+        return self.kind == "staff"
+
+
+def audience_of(actor: Actor, incident: Incident | None = None) -> Audience:
+    if actor.has_any(STAFF_ROLES):
+        return Audience("staff", actor.username)
+    if "vendor" in actor.roles and (incident is None or incident.reporter_id != actor.id):
+        return Audience("vendor", actor.username)
+    return Audience("caller", actor.username)
+
+
+class Names:
+    """Usernames as this audience may see them, looked up once per view."""
+
+    def __init__(self, session: Session, audience: Audience, usernames: Iterable[str]) -> None:
+        self.audience = audience
+        self._shown: dict[str, str] = {}
+        if audience.staff:
+            return
+        wanted = {u for u in usernames if u and u not in (SYSTEM, audience.username)}
+        roles: dict[str, set[str]] = {u: set() for u in wanted}
+        if wanted:
+            rows = session.execute(
+                select(User.username, UserRole.role)
+                .join(UserRole, UserRole.user_id == User.id)
+                .where(User.username.in_(sorted(wanted)))
+            )
+            for username, role in rows:
+                roles[username].add(role)
+        for username, held in roles.items():
+            # A caller known only by address, or another caller, keeps their own name.
+            if held & (STAFF_ROLES | {"vendor"}):
+                self._shown[username] = shown_role(frozenset(held))
+
+    def __call__(self, username: str | None) -> str | None:
+        if username is None:
+            return None
+        return self._shown.get(username, username)
+
+
+def names_for(
+    session: Session,
+    audience: Audience,
+    *,
+    events: Iterable[dict[str, Any]] = (),
+    tasks: Iterable[dict[str, Any]] = (),
+    notes: Iterable[dict[str, Any]] = (),
+) -> Names:
+    usernames = [e.get("actor") for e in events]
+    usernames += [t.get("claimed_by") for t in tasks]
+    usernames += [n.get("author") for n in notes]
+    return Names(session, audience, [u for u in usernames if isinstance(u, str)])
+
+
+def shown_events(events: list[dict[str, Any]], names: Names) -> list[dict[str, Any]]:
+    kind = names.audience.kind
+    if kind == "staff":
+        return events
+    if kind == "caller":
+        return [_caller_event(e, names) for e in events if _caller_sees(e)]
+    return [_vendor_event(e, names) for e in events if _vendor_sees(e)]
+
+
+def _caller_sees(event: dict[str, Any]) -> bool:
+    kind = event["type"]
+    if kind not in CALLER_EVENT_TYPES or event.get("internal"):
+        return False
+    return kind != "task_completed" or event.get("task") in CALLER_TASKS
+
+
+def _caller_event(event: dict[str, Any], names: Names) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "at": event["at"],
+        "actor": names(event["actor"]),
+        "type": event["type"],
+        "mine": event["actor"] == names.audience.username,
+    }
+    if event.get("task"):
+        item["task"] = event["task"]
+    if event["type"] == "suspended":
+        item["category"] = event.get("category")
+        if event.get("category") == "awaiting_reporter":
+            item["reason"] = event.get("reason")
+    return item
+
+
+def _vendor_sees(event: dict[str, Any]) -> bool:
+    if event.get("internal") or event["type"] in STAGE_EVENTS:
+        return False
+    return not (event.get("clock") in STAGES or event.get("lane") in STAGES)
+
+
+def _vendor_event(event: dict[str, Any], names: Names) -> dict[str, Any]:
+    item = {k: v for k, v in event.items() if k not in INTERNAL_FIELDS}
+    item["actor"] = names(event["actor"])
+    return item
+
+
+def shown_task(task: dict[str, Any], names: Names) -> dict[str, Any]:
+    if names.audience.staff:
+        return task
+    return {**task, "claimed_by": names(task.get("claimed_by"))}
+
+
+def shown_note(note: dict[str, Any], names: Names) -> dict[str, Any]:
+    if names.audience.staff:
+        return note
+    return {**note, "author": names(note.get("author"))}
+
+
+def shown_detail(session: Session, audience: Audience, detail: dict[str, Any]) -> dict[str, Any]:
+    """An incident as `incident_detail` shapes it, narrowed to what `audience` may see."""
+    if audience.staff:
+        return detail
+    names = names_for(
+        session, audience, events=detail.get("events", ()), tasks=detail.get("tasks", ())
+    )
+    shown = {**detail, "tasks": [shown_task(t, names) for t in detail.get("tasks", ())]}
+    # An engine error names the process's elements: internals.
+    shown["error"] = None
+    if "events" in detail:
+        shown["events"] = shown_events(detail["events"], names)
+    return shown
