@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, jsonify, request
 
 from engine.domain.roles import STAFF_ROLES
 from engine.services.errors import Forbidden
@@ -8,6 +8,7 @@ from engine.services.process import definitions as use_cases
 from engine.services.revision import migration
 from web.api import api_blueprint
 from web.api.common import bpmn_body, current_actor, json_body, services
+from web.security import xml_download
 
 
 def _require_staff() -> None:
@@ -25,11 +26,7 @@ def list_definitions() -> Response:
 def download(key: str, version: int) -> Response:
     _require_staff()
     xml = use_cases.definition_xml(services(), key, version)
-    return current_app.response_class(
-        xml,
-        mimetype="application/xml",
-        headers={"Content-Disposition": f'attachment; filename="{key}-v{version}.bpmn"'},
-    )
+    return xml_download(xml, f"{key}-v{version}.bpmn")
 
 
 @api_blueprint.post("/process-definitions")

@@ -13,7 +13,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -31,6 +30,7 @@ from engine.services.revision import migration
 from engine.services.revision import what_if as replay
 from engine.workflow.safe_xml import MAX_BPMN_BYTES
 from web.api.common import bpmn_body
+from web.security import xml_download
 from web.ui.session import actor, roles_required, services
 
 process_blueprint = Blueprint("process", __name__, url_prefix="/process")
@@ -59,11 +59,7 @@ def index() -> str:
 @roles_required(*READERS)
 def download(key: str, version: int) -> Response:
     xml = definitions.definition_xml(services(), key, version)
-    return current_app.response_class(
-        xml,
-        mimetype="application/xml",
-        headers={"Content-Disposition": f'attachment; filename="{key}-v{version}.bpmn"'},
-    )
+    return xml_download(xml, f"{key}-v{version}.bpmn")
 
 
 @process_blueprint.get("/versions/<key>/diff")
@@ -201,10 +197,10 @@ def what_if(draft_id: int) -> PageResult:
 @process_blueprint.get("/drafts/<int:draft_id>.bpmn")
 @roles_required(*READERS)
 def draft_xml(draft_id: int) -> Response:
+    """The draft's XML, for the modeler's fetch() and for saving; never shown inline (it
+    is a designer's upload and may carry markup that would run in this origin)."""
     draft = drafts.get_draft(services(), actor(), draft_id)
-    response = current_app.response_class(draft["xml"], mimetype="application/xml")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return xml_download(draft["xml"], f"{draft['name']}.bpmn")
 
 
 @process_blueprint.post("/drafts/<int:draft_id>/save")

@@ -1,0 +1,145 @@
+"""Stored BPMN is served as a download, never as a document of this origin.
+
+Before the fix a draft's XML came back inline as application/xml, so an
+`<html:script>` a designer put in it ran in the app's origin for everyone who
+opened the link; and a process key with a quote or a newline went unquoted into
+the Content-Disposition header (a newline even gave a 500).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, unquote
+
+import pytest
+
+from engine.persistence.models import ProcessDefinition
+from engine.services.context import ServiceContext
+from engine.services.process.definitions import BUNDLED_PROCESS
+from tests.conftest import Browser
+from web.security import DOWNLOAD_POLICY, content_disposition
+
+BUNDLED = BUNDLED_PROCESS.read_bytes()
+SCRIPT = b'<html:script xmlns:html="http://www.w3.org/1999/xhtml">alert(document.cookie)</html:script>'
+HOSTILE_XML = BUNDLED.replace(b"</bpmn:definitions>", SCRIPT + b"</bpmn:definitions>")
+HOSTILE_NAME = 'evil"; filename="x.html\r\nSet-Cookie: a=b'
+
+
+def _assert_download(response: Any) -> str:
+    """The response is a file to save; returns the plain filename it suggests."""
+    assert response.status_code == 200, response.data[:300]
+    headers = response.headers
+    assert headers["Content-Type"].startswith("application/xml")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Content-Security-Policy"] == DOWNLOAD_POLICY
+    assert headers["Cache-Control"] == "no-store"
+    disposition = headers["Content-Disposition"]
+    assert "\r" not in disposition and "\n" not in disposition
+    assert disposition.startswith('attachment; filename="')
+    assert "Set-Cookie" not in headers
+    # Exactly two parameters: the plain name holds no quote, backslash or semicolon.
+    plain = disposition.split('filename="', 1)[1].split('"', 1)[0]
+    assert all(c.isascii() and (c.isalnum() or c in "-_.") for c in plain), plain
+    assert disposition == f"attachment; filename=\"{plain}\"; " + disposition.split("; ", 2)[2]
+    assert disposition.split("; ", 2)[2].startswith("filename*=UTF-8''")
+    return plain
+
+
+def _draft(api: Any, xml: bytes, name: str) -> dict[str, Any]:
+    response = api.client.post(
+        "/api/v1/process-drafts",
+        query_string={"name": name},
+        data=xml,
+        headers={
+            "Authorization": f"Bearer {api.tokens['designer']}",
+            "Content-Type": "application/xml",
+        },
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def test_a_draft_with_a_script_is_a_download_not_a_page(api: Any, browser: Browser) -> None:
+    draft = _draft(api, HOSTILE_XML, "草稿 with <script>")
+    browser.login("designer")
+    response = browser.get(f"/process/drafts/{draft['id']}.bpmn")
+    plain = _assert_download(response)
+    assert plain.endswith(".bpmn")
+    # The full (UTF-8) name survives in filename*.
+    star = response.headers["Content-Disposition"].split("filename*=UTF-8''", 1)[1]
+    assert unquote(star) == "草稿 with <script>.bpmn"
+    # The bytes are unchanged: the modeler loads exactly what was saved.
+    assert response.data == HOSTILE_XML
+
+
+def test_the_incident_manager_reads_a_draft_as_a_download(api: Any, browser: Browser) -> None:
+    draft = _draft(api, HOSTILE_XML, "a draft")
+    browser.login("manager")
+    _assert_download(browser.get(f"/process/drafts/{draft['id']}.bpmn"))
+
+
+def test_a_draft_name_cannot_inject_into_the_header(api: Any, browser: Browser) -> None:
+    draft = _draft(api, BUNDLED, HOSTILE_NAME)
+    browser.login("designer")
+    response = browser.get(f"/process/drafts/{draft['id']}.bpmn")
+    plain = _assert_download(response)
+    assert plain == "evil___filename__x.htmlSet-Cookie__a_b.bpmn"
+
+
+def test_version_downloads_api_and_page(api: Any, browser: Browser) -> None:
+    key = api.ok(api.get("designer", "/process-definitions"))[0]["key"]
+    plain = _assert_download(api.get("designer", f"/process-definitions/{key}/1.bpmn"))
+    assert plain == f"{key}-v1.bpmn"
+    browser.login("designer")
+    assert _assert_download(browser.get(f"/process/versions/{key}/1.bpmn")) == plain
+
+
+@pytest.fixture
+def hostile_key(ctx: ServiceContext) -> str:
+    """A stored version whose key holds a quote, a semicolon and a line break."""
+    key = 'p"; filename="evil.html\nX-Injected: 1'
+    with ctx.db.write() as session:
+        source = session.query(ProcessDefinition).order_by(ProcessDefinition.id).first()
+        assert source is not None
+        session.add(
+            ProcessDefinition(
+                key=key,
+                version=1,
+                bpmn_xml=source.bpmn_xml,
+                spec_json=source.spec_json,
+                deployed_by="test",
+                deployed_at=source.deployed_at,
+                note="",
+            )
+        )
+    return key
+
+
+def test_a_hostile_process_key_cannot_inject(api: Any, browser: Browser, hostile_key: str) -> None:
+    path = f"/process-definitions/{quote(hostile_key, safe='')}/1.bpmn"
+    response = api.get("designer", path)
+    plain = _assert_download(response)
+    assert plain == "p___filename__evil.htmlX-Injected__1-v1.bpmn"
+    assert "X-Injected" not in response.headers
+    browser.login("designer")
+    page = browser.get(f"/process/versions/{quote(hostile_key, safe='')}/1.bpmn")
+    assert _assert_download(page) == plain
+
+
+@pytest.mark.parametrize(
+    ("name", "plain"),
+    [
+        ("incident_management-v1.bpmn", "incident_management-v1.bpmn"),
+        ('a"b.bpmn', "a_b.bpmn"),
+        ("a\\b;c=d.bpmn", "a_b_c_d.bpmn"),
+        ("a\r\nb.bpmn", "ab.bpmn"),
+        ("事件.bpmn", "__.bpmn"),
+        ("", "download"),
+    ],
+)
+def test_content_disposition_quotes_every_name(name: str, plain: str) -> None:
+    header = content_disposition(name)
+    assert header.startswith(f'attachment; filename="{plain}"; filename*=UTF-8\'\'')
+    assert "\r" not in header and "\n" not in header
+    encoded = header.split("filename*=UTF-8''", 1)[1]
+    assert all(c.isascii() and (c.isalnum() or c in "%-_.~") for c in encoded), encoded
