@@ -23,11 +23,21 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, database_url: str, port: int | None = None) -> None:
+    """`itsm serve` on 127.0.0.1; `env` adds environment variables (ITSM_SERVER_* ...)."""
+
+    def __init__(
+        self,
+        database_url: str,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.port = port or free_port()
-        env = dict(os.environ, ITSM_DATABASE_URL=database_url, ITSM_SECRET_KEY="test")
+        env = dict(
+            os.environ, ITSM_DATABASE_URL=database_url, ITSM_SECRET_KEY="test", **(env or {})
+        )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "web.cli", "serve", "--port", str(self.port), *args],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -38,6 +48,17 @@ class Server:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/v1"
+
+    @property
+    def root(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def open_fds(self) -> int | None:
+        """How many file descriptors the server process holds (None off Linux)."""
+        try:
+            return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+        except OSError:
+            return None
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 30

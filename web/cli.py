@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import secrets
 import signal
@@ -20,6 +21,7 @@ from engine.services.people import users
 from engine.services.process import definitions
 from engine.workflow.definitions import DefinitionInvalid, compile_definition
 from engine.workflow.serialization import StateSerializer
+from web.server import ServerConfigError, ServerSettings, create_server, raise_open_files_limit
 from web.settings import Settings
 
 DEMO_ROLES = {
@@ -59,7 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web app (production WSGI server)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--threads", type=int, default=8)
+    serve.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="worker threads (default: ITSM_SERVER_THREADS, else 8)",
+    )
     serve.add_argument(
         "--no-worker", action="store_true", help="do not run the timer worker in this process"
     )
@@ -98,21 +105,38 @@ def prepared_context(settings: Settings) -> ServiceContext:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import waitress
-
     from web.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = Settings()
+    try:
+        server_settings = ServerSettings.from_env(max_upload_bytes=settings.max_upload_bytes)
+    except ServerConfigError as exc:
+        print(f"itsm: {exc}", file=sys.stderr)
+        return 2
+    if args.threads is not None:
+        if args.threads < 1:
+            print("itsm: --threads must be at least 1", file=sys.stderr)
+            return 2
+        server_settings = dataclasses.replace(server_settings, threads=args.threads)
+    open_files = raise_open_files_limit()
     context = prepared_context(settings)
     deployed = definitions.deploy_bundled_if_empty(context)
     if deployed is not None:
         logging.info("deployed the bundled process %s v%s", deployed.key, deployed.version)
     app = create_app(settings, context)
+    server = create_server(app, server_settings, args.host, args.port, open_files)
     if not args.no_worker:
         TimerWorker(context).start_thread()
+    logging.info(
+        "server: %d threads, %d connections, idle timeout %d s, request timeout %d s",
+        server.adj.threads,
+        server.adj.connection_limit,
+        server.adj.channel_timeout,
+        server_settings.request_timeout,
+    )
     print(f"itsm: serving on http://{args.host}:{args.port}", flush=True)
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="itsm")
+    server.run()
     return 0
 
 
