@@ -10,6 +10,7 @@ from engine.persistence.db import Database
 from engine.services.context import ServiceContext
 from web.api import api_blueprint
 from web.errors import register_error_handlers
+from web.input_guard import install_input_guard
 from web.settings import Settings
 from web.ui import init_ui
 
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, context: ServiceContext | None 
         )
     app.extensions["itsm"] = context
     app.extensions["itsm_settings"] = settings
+    install_input_guard(app)  # before the blueprints: it replaces the int converter
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     init_ui(app)
     register_error_handlers(app)

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import current_app, request
 
+from engine.domain.text import TooDeep, json_text_problems
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import BadRequest, Invalid, Unauthorized
 from engine.services.people.users import actor_for_token
@@ -31,9 +32,18 @@ def json_body() -> Any:
     if not data:
         raise BadRequest("the request needs a JSON body")
     try:
-        return json.loads(data)
+        value = json.loads(data)
+    except RecursionError as exc:
+        raise BadRequest("malformed JSON: nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"malformed JSON: {exc}") from exc
+    try:
+        problems = json_text_problems(value)
+    except TooDeep as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from exc
+    if problems:
+        raise Invalid("invalid text", problems)
+    return value
 
 
 def bpmn_body() -> bytes:

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.persistence.models import ProcessDefinition
 from engine.services.context import Actor, ServiceContext
-from engine.services.errors import Forbidden, Invalid, NotFound
+from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.workflow.definitions import CompiledDefinition, DefinitionInvalid, compile_definition
 from engine.workflow.diff import diff_definitions
 from engine.workflow.lint import LintProblem
@@ -20,6 +21,7 @@ from engine.workflow.runtime import SpecSource
 
 BUNDLED_PROCESS = Path(__file__).resolve().parents[3] / "bpmn" / "incident_management.bpmn"
 DEFAULT_PROCESS_KEY = "incident_management"
+DEPLOY_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,23 @@ def deploy(ctx: ServiceContext, actor: Actor, xml: bytes, note: str = "") -> Def
 def deploy_as(ctx: ServiceContext, deployed_by: str, xml: bytes, note: str) -> DefinitionInfo:
     """Validate, lint and store a new version (also used by the CLI)."""
     compiled = compile_xml(ctx, xml)
+    text = xml.decode("utf-8")
+    for attempt in range(DEPLOY_ATTEMPTS):
+        try:
+            return _store_version(ctx, compiled, text, deployed_by, note)
+        except IntegrityError:
+            # Two deploys read the same latest version (PostgreSQL): the unique key
+            # refused the later one; it takes the next number.
+            if attempt == DEPLOY_ATTEMPTS - 1:
+                raise Conflict(
+                    "other deployments of this process ran at the same time; retry"
+                ) from None
+    raise AssertionError("the loop returns or raises")
+
+
+def _store_version(
+    ctx: ServiceContext, compiled: CompiledDefinition, text: str, deployed_by: str, note: str
+) -> DefinitionInfo:
     with ctx.db.write() as session:
         latest = session.scalar(
             select(func.max(ProcessDefinition.version)).where(ProcessDefinition.key == compiled.key)
@@ -72,7 +91,7 @@ def deploy_as(ctx: ServiceContext, deployed_by: str, xml: bytes, note: str) -> D
         row = ProcessDefinition(
             key=compiled.key,
             version=(latest or 0) + 1,
-            bpmn_xml=xml.decode("utf-8"),
+            bpmn_xml=text,
             spec_json=compiled.spec_json,
             deployed_by=deployed_by,
             deployed_at=ctx.now(),
