@@ -1,9 +1,10 @@
-"""Stored BPMN is served as a download, never as a document of this origin.
+"""What leaves the server as BPMN: downloads, and the diagram people outside the staff see.
 
 Before the fix a draft's XML came back inline as application/xml, so an
 `<html:script>` a designer put in it ran in the app's origin for everyone who
-opened the link; and a process key with a quote or a newline went unquoted into
-the Content-Disposition header (a newline even gave a 500).
+opened the link; a process key with a quote or a newline went unquoted into
+the Content-Disposition header (a newline even gave a 500); and a reporter read
+the whole definition, scripts and conditions included, in /incidents/ID/diagram.json.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from engine.persistence.models import ProcessDefinition
 from engine.services.context import ServiceContext
 from engine.services.process.definitions import BUNDLED_PROCESS
 from tests.conftest import Browser
-from web.security import DOWNLOAD_POLICY, content_disposition
+from tests.scenario import Scenario
+from web.security import DOWNLOAD_POLICY, content_disposition, outsider_diagram_xml
 
 BUNDLED = BUNDLED_PROCESS.read_bytes()
-SCRIPT = b'<html:script xmlns:html="http://www.w3.org/1999/xhtml">alert(document.cookie)</html:script>'
+SCRIPT = (
+    b'<html:script xmlns:html="http://www.w3.org/1999/xhtml">alert(document.cookie)</html:script>'
+)
 HOSTILE_XML = BUNDLED.replace(b"</bpmn:definitions>", SCRIPT + b"</bpmn:definitions>")
 HOSTILE_NAME = 'evil"; filename="x.html\r\nSet-Cookie: a=b'
 
@@ -40,7 +44,7 @@ def _assert_download(response: Any) -> str:
     # Exactly two parameters: the plain name holds no quote, backslash or semicolon.
     plain = disposition.split('filename="', 1)[1].split('"', 1)[0]
     assert all(c.isascii() and (c.isalnum() or c in "-_.") for c in plain), plain
-    assert disposition == f"attachment; filename=\"{plain}\"; " + disposition.split("; ", 2)[2]
+    assert disposition == f'attachment; filename="{plain}"; ' + disposition.split("; ", 2)[2]
     assert disposition.split("; ", 2)[2].startswith("filename*=UTF-8''")
     return plain
 
@@ -139,7 +143,120 @@ def test_a_hostile_process_key_cannot_inject(api: Any, browser: Browser, hostile
 )
 def test_content_disposition_quotes_every_name(name: str, plain: str) -> None:
     header = content_disposition(name)
-    assert header.startswith(f'attachment; filename="{plain}"; filename*=UTF-8\'\'')
+    assert header.startswith(f"attachment; filename=\"{plain}\"; filename*=UTF-8''")
     assert "\r" not in header and "\n" not in header
     encoded = header.split("filename*=UTF-8''", 1)[1]
     assert all(c.isascii() and (c.isalnum() or c in "%-_.~") for c in encoded), encoded
+
+
+# -- the diagram a reporter or a vendor reads ------------------------------------------
+
+LOGIC = (
+    "itsm_priority(impact, urgency)",  # a script body
+    "<bpmn:script>",
+    'level2_outcome == "solved"',  # a condition
+    "management_escalation</bpmn:conditionExpression>",
+    "camunda:",  # forms, properties
+    "formField",
+    "<bpmn:documentation",
+    "1.2 Record the incident",  # documentation text
+    "extensionElements",
+)
+
+
+def _diagram(browser: Browser, user: str, incident_id: int) -> dict[str, Any]:
+    browser.login(user)
+    response = browser.get(f"/incidents/{incident_id}/diagram.json")
+    assert response.status_code == 200
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def test_a_reporter_reads_the_shapes_but_not_the_logic(api: Any, browser: Browser) -> None:
+    incident = Scenario(api)
+    data = _diagram(browser, "reporter", incident.id)
+    xml = data["xml"]
+    for secret in LOGIC:
+        assert secret not in xml, secret
+    # Still a diagram: every shape and flow, the current step, the (translated) names.
+    bundled = BUNDLED.decode()
+    for element_id in ("record_incident", "determine_priority", "flow_escalation_yes"):
+        assert f'id="{element_id}"' in bundled and f'id="{element_id}"' in xml
+        assert f'bpmnElement="{element_id}"' in xml
+    assert xml.count("<bpmndi:BPMNShape") == bundled.count("<bpmndi:BPMNShape")
+    assert xml.count("<bpmndi:BPMNEdge") == bundled.count("<bpmndi:BPMNEdge")
+    assert data["current"] == ["record_incident"]
+    assert data["names"]["record_incident"]
+
+
+def test_staff_still_read_the_whole_definition(api: Any, browser: Browser) -> None:
+    incident = Scenario(api)
+    xml = _diagram(browser, "desk", incident.id)["xml"]
+    for logic in LOGIC:
+        assert logic in xml, logic
+
+
+OUTSIDE_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<!-- designer's note: the vendor contract number is 1234 -->
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI"
+    xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+    xmlns:html="http://www.w3.org/1999/xhtml"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="defs">
+  <bpmn:process id="p" isExecutable="true" camunda:historyTimeToLive="P1D">
+    <bpmn:documentation>internal: call Bob</bpmn:documentation>
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="t" name="Work" camunda:assignee="${secretAssignee}">
+      <bpmn:extensionElements><camunda:formData/></bpmn:extensionElements>
+      <bpmn:multiInstanceLoopCharacteristics>
+        <bpmn:loopCardinality>secret_count</bpmn:loopCardinality>
+        <bpmn:completionCondition>secret_done</bpmn:completionCondition>
+      </bpmn:multiInstanceLoopCharacteristics>
+    </bpmn:userTask>
+    <bpmn:boundaryEvent id="timer" attachedToRef="t">
+      <bpmn:timerEventDefinition id="td"><bpmn:timeDuration>PT4H_secret</bpmn:timeDuration>
+      </bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:intermediateCatchEvent id="wait">
+      <bpmn:timerEventDefinition><bpmn:timeDate>2030-secret</bpmn:timeDate>
+      </bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:intermediateCatchEvent id="cond">
+      <bpmn:conditionalEventDefinition>
+        <bpmn:condition xsi:type="bpmn:tFormalExpression">secret_flag</bpmn:condition>
+      </bpmn:conditionalEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:scriptTask id="s" scriptFormat="python"><bpmn:script>secret_script()</bpmn:script>
+    </bpmn:scriptTask>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="t">
+      <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression" language="python"
+        >secret_condition</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <html:script>alert(1)</html:script>
+    <?php secret ?>
+  </bpmn:process>
+  <bpmndi:BPMNDiagram id="d"><bpmndi:BPMNPlane id="pl" bpmnElement="p">
+    <bpmndi:BPMNShape id="t_di" bpmnElement="t"><dc:Bounds x="1" y="2" width="3" height="4"/>
+    </bpmndi:BPMNShape>
+  </bpmndi:BPMNPlane></bpmndi:BPMNDiagram>
+</bpmn:definitions>
+"""
+
+
+def test_outsider_diagram_keeps_shapes_and_drops_every_kind_of_logic() -> None:
+    xml = outsider_diagram_xml(OUTSIDE_XML)
+    assert "secret" not in xml and "Bob" not in xml and "1234" not in xml
+    for gone in ("camunda", "html", "alert", "<?php", "timeDuration", "timeDate", "language="):
+        assert gone not in xml, gone
+    # The shapes, the names, the timer icons and the conditional marker remain.
+    for kept in (
+        'id="t"',
+        'name="Work"',
+        'bpmnElement="t"',
+        'x="1"',
+        "timerEventDefinition",
+        "conditionalEventDefinition",
+        "multiInstanceLoopCharacteristics",
+    ):
+        assert kept in xml, kept
+    assert '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression"/>' in xml

@@ -6,7 +6,9 @@ over HTTPS, and `Cache-Control: no-store` on everything but the static assets.
 
 Stored BPMN is whatever a designer uploaded, so it may hold `<html:script>` or any
 other markup a browser would run if it rendered the file; `xml_download` serves it as
-a file to save, never as a document of this origin.
+a file to save, never as a document of this origin. And a process diagram shown to
+someone outside the staff (a reporter, a vendor) goes through `outsider_diagram_xml`:
+the shapes and names stay, the logic and the designers' notes do not.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import string
 from urllib.parse import quote
 
-from flask import Flask, current_app, request
-from werkzeug.wrappers import Response
+from flask import Flask, Response, current_app, request
+from lxml import etree
+
+from engine.workflow.lint import BPMN_NS, BPMNDI_NS, DC_NS, DI_NS
 
 # The pages load scripts, styles, images and fonts from this origin only, and data:
 # images/fonts (bpmn-js's icon font and diagram-js's markers are embedded as data: URIs).
@@ -98,3 +102,79 @@ def xml_download(xml: str | bytes, filename: str) -> Response:
     response.headers["Content-Security-Policy"] = DOWNLOAD_POLICY
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# -- the diagram as people outside the staff see it ------------------------------------
+
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+# What a diagram is drawn from; anything in another namespace (camunda:, an html:script,
+# a vendor's extension) is either logic or a payload, and goes.
+_DRAWN_NAMESPACES = frozenset({BPMN_NS, BPMNDI_NS, DC_NS, DI_NS})
+# BPMN elements that hold code, expressions, timings or prose rather than shape: removed
+# with everything inside them.
+_LOGIC_ELEMENTS = frozenset(
+    {
+        "extensionElements",
+        "documentation",
+        "script",
+        "timeDate",
+        "timeDuration",
+        "timeCycle",
+        "completionCondition",
+        "loopCardinality",
+        "loopCondition",
+        "activationCondition",
+        "resourceAssignmentExpression",
+        "resourceParameterBinding",
+        "assignment",
+        "transformation",
+        "formalExpression",
+        "expression",
+    }
+)
+# Conditions are emptied rather than removed: bpmn-js marks a conditional flow by the
+# element's presence, not its content.
+_EMPTIED_ELEMENTS = frozenset({"conditionExpression", "condition"})
+
+
+def _parser() -> etree.XMLParser:
+    # The XML comes from our own serialisation of a stored version, but it is still
+    # parsed with nothing to resolve, load or fetch (as engine.workflow.safe_xml does).
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def _drop(node: etree._Element) -> None:
+    parent = node.getparent()
+    if parent is not None:
+        parent.remove(node)
+
+
+def _is_logic(node: etree._Element) -> bool:
+    name = etree.QName(node)
+    return name.namespace not in _DRAWN_NAMESPACES or (
+        name.namespace == BPMN_NS and name.localname in _LOGIC_ELEMENTS
+    )
+
+
+def outsider_diagram_xml(xml: str) -> str:
+    """The diagram without its scripts, condition and timer expressions, extension
+    elements (camunda: forms, properties, listeners), documentation, comments and any
+    foreign markup: what a reporter or a vendor may read of the process."""
+    root = etree.fromstring(xml.encode("utf-8"), _parser())
+    for node in list(root.iter()):
+        # Comments and processing instructions have no string tag.
+        if not isinstance(node.tag, str) or _is_logic(node):
+            _drop(node)
+        else:
+            name = etree.QName(node)
+            if name.namespace == BPMN_NS and name.localname in _EMPTIED_ELEMENTS:
+                kind = node.get(f"{{{XSI_NS}}}type")
+                node.clear()  # text, children and attributes
+                if kind is not None:
+                    node.set(f"{{{XSI_NS}}}type", kind)
+            for attribute in list(node.attrib):
+                namespace = etree.QName(attribute).namespace
+                if namespace is not None and namespace != XSI_NS:
+                    del node.attrib[attribute]
+    etree.cleanup_namespaces(root)
+    return etree.tostring(root, encoding="unicode")

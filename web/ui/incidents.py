@@ -35,6 +35,7 @@ from engine.services.errors import Conflict, Invalid
 from engine.services.incidents import commands as use_cases
 from engine.services.incidents import pages
 from engine.services.incidents.commands import CHANNELS
+from web.security import outsider_diagram_xml
 from web.ui import labels
 from web.ui.filters import local_time
 from web.ui.session import actor, roles_required, services
@@ -490,7 +491,12 @@ def _diagram_label(kind: str, element_id: str, name: str) -> str:
 @incidents_blueprint.get("/incidents/<int:incident_id>/diagram.json")
 @login_required
 def diagram(incident_id: int) -> Response:
-    data = pages.diagram(services(), actor(), incident_id, _diagram_label)
+    me = actor()
+    data = pages.diagram(services(), me, incident_id, _diagram_label)
+    if not me.has_any(STAFF_ROLES):
+        # A reporter or a vendor sees the shapes and where the incident is, not the
+        # scripts, conditions, timers, forms or the designers' notes.
+        data["xml"] = outsider_diagram_xml(data["xml"])
     response = jsonify(data)
     response.headers["Cache-Control"] = "no-store"
     return response
