@@ -1,4 +1,5 @@
-"""User administration: create users, change their roles, (de)activate them.
+"""User administration: create users, change their roles, (de)activate them, reset
+their passwords.
 
 Only administrators reach these pages; the check runs on every request.
 """
@@ -14,7 +15,7 @@ from werkzeug.wrappers import Response
 from engine.domain.roles import ALL_ROLES
 from engine.services.errors import Conflict, Invalid
 from engine.services.people import users as user_service
-from web.ui import labels
+from web.ui import labels, passwords
 from web.ui.session import actor, roles_required, services
 
 admin_blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -35,8 +36,8 @@ def _translated(field: str, message: object) -> str:
         return _("There is no such user.")
     if field == "username" and text.startswith("must be"):
         return _("Use 1 to 80 letters, digits, '.', '_' or '-'.")
-    if field == "password" and text.startswith("must be at least"):
-        return _("Use at least 8 characters.")
+    if field == "password":
+        return passwords.translated(text)
     if field == "roles" and text == "at least one role is required":
         return _("Choose at least one role.")
     if field == "roles" and text.startswith("unknown role"):
@@ -51,7 +52,12 @@ def _messages(details: Any) -> dict[str, str]:
 
 
 def _page(status: int = 200, **context: Any) -> PageResult:
-    page = render_template(
+    page = _page_html(**context)
+    return page if status == 200 else (page, status)
+
+
+def _page_html(**context: Any) -> str:
+    return render_template(
         "admin/users.html",
         users=user_service.list_users(services()),
         role_order=ROLE_ORDER,
@@ -61,9 +67,12 @@ def _page(status: int = 200, **context: Any) -> PageResult:
         role_values=context.pop("role_values", {}),
         role_errors=context.pop("role_errors", {}),
         active_errors=context.pop("active_errors", {}),
+        reset_errors=context.pop("reset_errors", {}),
+        reset=context.pop("reset", None),
+        pending=user_service.password_change_pending(services()),
+        password_hint=passwords.policy_hint(),
         **context,
     )
-    return page if status == 200 else (page, status)
 
 
 def _require_user(username: str) -> None:
@@ -145,3 +154,20 @@ def change_active(username: str) -> PageResult | Response:
             "success",
         )
     return redirect(url_for("admin.users"))
+
+
+@admin_blueprint.post("/users/<username>/password")
+@roles_required("admin")
+def reset_password(username: str) -> PageResult | tuple[str, int, dict[str, str]]:
+    """A temporary password, shown once on this page (never put in a redirect or a
+    flash message, which would carry it in the session cookie)."""
+    _require_user(username)
+    if username == actor().username:
+        errors = {username: _("Change your own password on the Change password page.")}
+        return _page(422, reset_errors=errors)
+    try:
+        temporary = user_service.reset_password(services(), actor(), username)
+    except Invalid:
+        abort(404)
+    page = _page_html(reset={"username": username, "password": temporary})
+    return page, 200, {"Cache-Control": "no-store"}
