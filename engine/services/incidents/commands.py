@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from engine.domain.forms import FormSpec, FormValidationError, validate_submission
 from engine.domain.priority import is_major, priority_for
 from engine.domain.roles import HANDLER_ROLES, STAFF_ROLES
-from engine.persistence.models import Incident, InstanceState, Note
+from engine.persistence.models import Incident, InstanceState, Note, ProcessDefinition
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid
 from engine.services.incidents.audience import audience_of, names_for, shown_detail, shown_note
@@ -36,43 +36,64 @@ MAX_PAGE = 200
 
 
 def create_incident(ctx: ServiceContext, actor: Actor, payload: Any) -> dict[str, Any]:
+    """Report an incident. The process starts (its first scripts run) in a read
+    transaction; the write then only inserts what the start produced."""
     fields = _validate_new_incident(payload)
-    with ctx.db.write() as session:
+    now = ctx.now()
+    with ctx.db.read() as session, session.no_autoflush:
         definition = latest_definition(session)
-        now = ctx.now()
-        incident = Incident(
-            title=fields["title"],
-            description=fields["description"],
-            contact=fields["contact"],
-            channel=fields["channel"],
-            status="new",
-            phase="identify",
-            major=False,
-            reporter_id=actor.id,
-            definition_id=definition.id,
-            policy_snapshot=take_snapshot(session),
-            created_at=now,
-            updated_at=now,
-            suspended_seconds=0.0,
-            breached=False,
+        definition_id = definition.id
+        snapshot = take_snapshot(session)
+        draft = _new_incident(fields, actor, definition, snapshot, now)
+        log = EventLog(session, draft, new=True)
+        log.add("created", actor.username, now, channel=draft.channel)
+        outcome = run_step(
+            ctx,
+            session,
+            draft,
+            log,
+            lambda source, helpers: ctx.runtime.start(source, helpers, {}),
         )
-        incident.definition = definition
+    with ctx.db.write() as session:
+        # The version the step ran on, even if another was deployed meanwhile.
+        definition = session.get_one(ProcessDefinition, definition_id)
+        incident = _new_incident(fields, actor, definition, snapshot, now)
         session.add(incident)
         session.flush()
         incident.number = f"INC-{incident.id:06d}"
         log = EventLog(session, incident, new=True)
         log.add("created", actor.username, now, channel=incident.channel)
-        outcome = run_step(
-            ctx,
-            session,
-            incident,
-            log,
-            lambda source, helpers: ctx.runtime.start(source, helpers, {}),
-        )
         apply_outcome(ctx, session, incident, log, outcome, actor.username)
         session.flush()
         detail = incident_detail(session, incident, now)
         return shown_detail(session, audience_of(actor, incident), detail)
+
+
+def _new_incident(
+    fields: dict[str, str],
+    actor: Actor,
+    definition: ProcessDefinition,
+    snapshot: dict[str, Any],
+    now: datetime,
+) -> Incident:
+    incident = Incident(
+        title=fields["title"],
+        description=fields["description"],
+        contact=fields["contact"],
+        channel=fields["channel"],
+        status="new",
+        phase="identify",
+        major=False,
+        reporter_id=actor.id,
+        definition_id=definition.id,
+        policy_snapshot=snapshot,
+        created_at=now,
+        updated_at=now,
+        suspended_seconds=0.0,
+        breached=False,
+    )
+    incident.definition = definition
+    return incident
 
 
 def _validate_new_incident(payload: Any) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
@@ -19,9 +20,11 @@ from engine.services.incidents.views import incident_detail, task_summary
 from engine.services.incidents.visibility import can_see, visible_condition
 from engine.services.process.definitions import spec_source
 from engine.workflow.definitions import UserTaskSpec
-from engine.workflow.runtime import TaskNotFound, TaskNotReady
+from engine.workflow.runtime import StepOutcome, TaskNotFound, TaskNotReady
 
 REASSIGN_TASK = "level2_investigation"
+# An engine step whose incident moved meanwhile runs again once on the fresh state.
+STEP_ATTEMPTS = 2
 
 
 def ready_in_my_lanes(actor: Actor) -> list[ColumnElement[bool]]:
@@ -99,25 +102,46 @@ def field_view(field: FieldSpec) -> dict[str, Any]:
 def complete_task(
     ctx: ServiceContext, actor: Actor, task_id: str, payload: Any, *, from_text: bool = False
 ) -> dict[str, Any]:
+    """Complete a ready task and run the engine to the next wait state.
+
+    The engine step (scripts included) runs in a read transaction, holding no
+    write lock; the write then re-reads the incident and applies the outcome
+    only if its row version has not moved meanwhile (else the step runs once
+    more on the fresh state, then 409)."""
     if not isinstance(payload, dict):
         raise Invalid("the body must be a JSON object of form values", {})
-    with ctx.db.write() as session, session.no_autoflush:
-        # One flush at the end: every row this step writes goes out together.
-        row, incident = _load_for_lane(session, actor, task_id, for_update=True)
-        _check_ready_and_claim(row, actor)
-        spec = _task_spec(ctx, incident, row.name)
-        try:
-            values = validate_submission(spec.form, payload, from_text=from_text)
-        except FormValidationError as exc:
-            raise Invalid("invalid form values", exc.errors) from exc
-        _check_reassign_target(session, row, values)
+    for _attempt in range(STEP_ATTEMPTS):
         now = ctx.now()
-        log = EventLog(session, incident)
-        resume_if_suspended(ctx, incident, log, actor.username, now)
-        log.add("task_completed", actor.username, now, task=row.name, task_id=row.id, values=values)
-        row.state = "completed"
-        row.closed_at = now
-        row.closed_by = actor.username
+        outcome, seen_version = _step_without_lock(ctx, actor, task_id, payload, from_text, now)
+        with ctx.db.write() as session, session.no_autoflush:
+            # One flush at the end: every row this step writes goes out together.
+            row, incident, values, log = _prepare_completion(
+                ctx, session, actor, task_id, payload, from_text, now, for_update=True
+            )
+            if incident.row_version != seen_version:
+                continue  # someone changed the incident while the step ran
+            ready = apply_outcome(ctx, session, incident, log, outcome, actor.username, row, values)
+            session.flush()
+            detail = incident_detail(
+                session, incident, now, include_events=False, ready_tasks=ready
+            )
+            return shown_detail(session, audience_of(actor, incident), detail)
+    raise Conflict("the incident changed while the step ran; reload and retry")
+
+
+def _step_without_lock(
+    ctx: ServiceContext,
+    actor: Actor,
+    task_id: str,
+    payload: dict[str, Any],
+    from_text: bool,
+    now: datetime,
+) -> tuple[StepOutcome, int]:
+    """The engine step on a read transaction: its outcome and the row version it saw."""
+    with ctx.db.read() as session, session.no_autoflush:
+        row, incident, values, log = _prepare_completion(
+            ctx, session, actor, task_id, payload, from_text, now
+        )
         state = session.get(InstanceState, incident.id)
         if state is None:
             raise Conflict("the incident has no running process")
@@ -134,10 +158,37 @@ def complete_task(
         except (TaskNotFound, TaskNotReady) as exc:
             # The table and the engine disagree: treat as already done elsewhere.
             raise Conflict(f"task {task_id} is no longer ready") from exc
-        ready = apply_outcome(ctx, session, incident, log, outcome, actor.username, row, values)
-        session.flush()
-        detail = incident_detail(session, incident, now, include_events=False, ready_tasks=ready)
-        return shown_detail(session, audience_of(actor, incident), detail)
+        return outcome, incident.row_version
+
+
+def _prepare_completion(
+    ctx: ServiceContext,
+    session: Session,
+    actor: Actor,
+    task_id: str,
+    payload: dict[str, Any],
+    from_text: bool,
+    now: datetime,
+    *,
+    for_update: bool = False,
+) -> tuple[UserTaskRow, Incident, dict[str, Any], EventLog]:
+    """Check the completion and record what precedes the engine step (the same in the
+    read phase, where the step runs, and in the write that keeps its outcome)."""
+    row, incident = _load_for_lane(session, actor, task_id, for_update=for_update)
+    _check_ready_and_claim(row, actor)
+    spec = _task_spec(ctx, incident, row.name)
+    try:
+        values = validate_submission(spec.form, payload, from_text=from_text)
+    except FormValidationError as exc:
+        raise Invalid("invalid form values", exc.errors) from exc
+    _check_reassign_target(session, row, values)
+    log = EventLog(session, incident)
+    resume_if_suspended(ctx, incident, log, actor.username, now)
+    log.add("task_completed", actor.username, now, task=row.name, task_id=row.id, values=values)
+    row.state = "completed"
+    row.closed_at = now
+    row.closed_by = actor.username
+    return row, incident, values, log
 
 
 def claim(ctx: ServiceContext, actor: Actor, task_id: str) -> dict[str, Any]:
