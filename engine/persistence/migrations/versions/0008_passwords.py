@@ -15,22 +15,18 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ADD/DROP COLUMN (SQLite 3.35+ has both): a batch copy of `users` cannot drop
+# the table while other tables' foreign keys point at it.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(
-            sa.Column(
-                "must_change_password",
-                sa.Boolean(),
-                nullable=False,
-                server_default=sa.false(),
-            )
-        )
-        batch.add_column(
-            sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=True)
-        )
+    op.add_column(
+        "users",
+        sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column("users", sa.Column("password_changed_at", sa.DateTime(timezone=True)))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("password_changed_at")
-        batch.drop_column("must_change_password")
+    op.drop_column("users", "password_changed_at")
+    op.drop_column("users", "must_change_password")
