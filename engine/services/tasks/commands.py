@@ -27,6 +27,10 @@ REASSIGN_TASK = "level2_investigation"
 STEP_ATTEMPTS = 2
 
 
+class IncidentMoved(Exception):
+    """The incident's row version moved between an engine step and its write."""
+
+
 def ready_in_my_lanes(actor: Actor) -> list[ColumnElement[bool]]:
     """Ready tasks of the actor's lanes on incidents the actor may see."""
     conditions = [UserTaskRow.state == "ready", UserTaskRow.lane.in_(sorted(actor.roles))]
@@ -113,19 +117,24 @@ def complete_task(
     for _attempt in range(STEP_ATTEMPTS):
         now = ctx.now()
         outcome, seen_version = _step_without_lock(ctx, actor, task_id, payload, from_text, now)
-        with ctx.db.write() as session, session.no_autoflush:
-            # One flush at the end: every row this step writes goes out together.
-            row, incident, values, log = _prepare_completion(
-                ctx, session, actor, task_id, payload, from_text, now, for_update=True
-            )
-            if incident.row_version != seen_version:
-                continue  # someone changed the incident while the step ran
-            ready = apply_outcome(ctx, session, incident, log, outcome, actor.username, row, values)
-            session.flush()
-            detail = incident_detail(
-                session, incident, now, include_events=False, ready_tasks=ready
-            )
-            return shown_detail(session, audience_of(actor, incident), detail)
+        try:
+            with ctx.db.write() as session, session.no_autoflush:
+                # One flush at the end: every row this step writes goes out together.
+                row, incident, values, log = _prepare_completion(
+                    ctx, session, actor, task_id, payload, from_text, now, for_update=True
+                )
+                if incident.row_version != seen_version:
+                    raise IncidentMoved  # rolls this write back; the step runs again
+                ready = apply_outcome(
+                    ctx, session, incident, log, outcome, actor.username, row, values
+                )
+                session.flush()
+                detail = incident_detail(
+                    session, incident, now, include_events=False, ready_tasks=ready
+                )
+                return shown_detail(session, audience_of(actor, incident), detail)
+        except IncidentMoved:
+            continue
     raise Conflict("the incident changed while the step ran; reload and retry")
 
 
