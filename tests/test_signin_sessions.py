@@ -215,7 +215,8 @@ def test_reset_is_for_admins_and_not_for_oneself(app: Any, ctx: ServiceContext) 
     own = admin.post("/admin/users/admin/password", {}, csrf_from="/admin/users")
     assert own.status_code == 422
     assert "Change your own password on the Change password page." in own.get_data(as_text=True)
-    assert admin.post("/admin/users/nobody/password", {}, csrf_from="/admin/users").status_code == 404
+    unknown = admin.post("/admin/users/nobody/password", {}, csrf_from="/admin/users")
+    assert unknown.status_code == 404
     desk = Browser(app)
     desk.login("desk")
     assert desk.post("/admin/users/l2/password", {}, csrf_from="/tasks").status_code == 403
