@@ -172,6 +172,12 @@ class DeadlineChannel(HTTPChannel):
             self.request_started = time.time()
         return bool(super().received(data))
 
+    def service(self) -> None:
+        # (A worker thread.) The start of a pipelined request read while the one before
+        # it ran gets its full time from now, when the channel reads again.
+        super().service()
+        self.request_started = time.time()
+
 
 class DeadlineServer(TcpWSGIServer):
     """Waitress's TCP server, which also closes requests that take too long to arrive."""
