@@ -184,3 +184,9 @@ def test_the_admin_page_names_the_password_problem(app: Any, ctx: ServiceContext
     response = admin.post("/admin/users", form, csrf_from="/admin/users")
     assert "Use at least 12 characters." in response.get_data(as_text=True)
     assert not users.user_exists(ctx, "newbie")
+
+
+def test_generated_passwords_meet_the_policy() -> None:
+    generated = {users.generate_password("desk") for _ in range(20)}
+    assert len(generated) == 20
+    assert all(len(p) >= 16 and password_problems(p, "desk") == [] for p in generated)

@@ -319,7 +319,7 @@ def reset_password(ctx: ServiceContext, by: Actor, username: str) -> str:
     new one at the next sign-in. Ends the user's sessions and revokes their API tokens."""
     if "admin" not in by.roles:
         raise Forbidden("only an administrator resets passwords")
-    temporary = _temporary_password(username)
+    temporary = generate_password(username)
     password_hash = hash_password(temporary)
     with ctx.db.write() as session:
         user = session.scalar(select(User).where(User.username == username))
@@ -333,7 +333,8 @@ def reset_password(ctx: ServiceContext, by: Actor, username: str) -> str:
     return temporary
 
 
-def _temporary_password(username: str) -> str:
+def generate_password(username: str) -> str:
+    """A random password that meets the policy (temporary and demo passwords)."""
     while True:  # a random 16 characters nearly always passes the first time
         candidate = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
         if not password_problems(candidate, username):
