@@ -1275,10 +1275,10 @@ def test_bad_timers_are_rejected(kind: str, expression: str, fragment: str) -> N
 def test_every_duration_the_linter_accepts_is_accepted_by_spiffworkflow(parts: list[str]) -> None:
     from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
-    from engine.workflow.lint import _is_iso_duration
+    from engine.workflow.bounds import is_iso_duration
 
     value = "P" + "".join(parts)
-    if _is_iso_duration(value):
+    if is_iso_duration(value):
         TimerEventDefinition.parse_iso_duration(value)
 
 

@@ -15,11 +15,9 @@ import ast
 import dataclasses
 import keyword
 import math
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cached_property
 from typing import TypeAlias
 
@@ -34,6 +32,10 @@ from engine.domain.forms import (
     check_field_spec,
 )
 from engine.domain.script_helpers import HELPER_NAMES
+from engine.workflow.bounds import (
+    CYCLES_UNSUPPORTED,
+    timer_value_problem,
+)
 from engine.workflow.safe_xml import UnsafeXmlError, parse_bpmn_xml
 from engine.workflow.sandbox import SandboxViolation, check_source
 from engine.workflow.sandbox.checks import SAFE_BUILTIN_NAMES
@@ -161,7 +163,7 @@ UNSUPPORTED_ELEMENTS: dict[str, str] = {
     "adHocSubProcess": "ad-hoc subprocesses are out of scope (Camunda 7 cannot run them)",
     "businessRuleTask": "business rule tasks (DMN) are out of scope; use a script task",
     "eventDefinitionRef": "the engine ignores eventDefinitionRef; define the event inline",
-    "timeCycle": "timer cycles are out of scope; use timeDuration or timeDate",
+    "timeCycle": CYCLES_UNSUPPORTED,
 }
 UNSUPPORTED_CAMUNDA_ELEMENTS: dict[str, str] = {
     "executionListener": "execution listeners",
@@ -191,13 +193,6 @@ UNSUPPORTED_CAMUNDA_ATTRIBUTES: dict[str, str] = {
 # SpiffWorkflow's Camunda parser does read these two on a message event definition.
 CAMUNDA_MESSAGE_ATTRIBUTES = frozenset({"expression", "resultVariable"})
 ASYNC_ATTRIBUTES = frozenset({"asyncBefore", "asyncAfter"})
-
-# ISO 8601 durations as SpiffWorkflow parses them: weeks stand alone, "T" needs a time part,
-# and only seconds may have a fraction (the engine accepts a fraction only in the last part).
-_DURATION = re.compile(
-    r"P(?:(?P<date>(?:\d+Y)?(?:\d+M)?(?:\d+D)?)|(?P<weeks>\d+W))"
-    r"(?:T(?P<time>(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?))?"
-)
 
 # Process code is a few helper calls; these caps keep a hostile 5 MiB upload of "script"
 # from tying up the deploy request in the Python compiler (cost grows with code size).
@@ -901,34 +896,16 @@ def _condition_problems(flow: Element, known: frozenset[str] | None) -> Iterator
         yield from _check_code(condition, "condition", source, "eval", known)[1]
 
 
-def _is_iso_duration(value: str) -> bool:
-    match = _DURATION.fullmatch(value)
-    if match is None or match.group("time") == "":
-        return False  # "P1DT": a T with nothing after it
-    return any(match.group(part) for part in ("date", "weeks", "time"))
-
-
-def _is_iso_datetime_with_zone(value: str) -> bool:
-    if "W" in value.upper():
-        return False  # week dates take a different, fragile path in the engine
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return moment.tzinfo is not None
-
-
-def _timer_constant_problem(kind: str, value: object) -> str | None:
-    if not isinstance(value, str):
-        return f"{kind} must evaluate to a string, got {type(value).__name__}"
-    if kind == "timeDuration" and not _is_iso_duration(value):
-        return f"timeDuration {value!r} is not an ISO 8601 duration such as 'PT4H' or 'P1D'"
-    if kind == "timeDate" and not _is_iso_datetime_with_zone(value):
-        return (
-            f"timeDate {value!r} is not an ISO 8601 date-time with a time zone, such as "
-            "'2025-01-31T17:00:00+00:00'"
-        )
-    return None
+def _reads_data(tree: ast.AST) -> bool:
+    """Whether an expression reads a form field, a script variable or a helper."""
+    local = _bound_names(tree)
+    return any(
+        isinstance(node, ast.Name)
+        and isinstance(node.ctx, ast.Load)
+        and node.id not in SAFE_BUILTIN_NAMES
+        and node.id not in local
+        for node in ast.walk(tree)
+    )
 
 
 def _timer_problems(timer: Element, known: frozenset[str] | None) -> Iterator[LintProblem]:
@@ -939,10 +916,20 @@ def _timer_problems(timer: Element, known: frozenset[str] | None) -> Iterator[Li
         return
     tree, found = _check_code(timer, kind, source, "eval", known)
     yield from found
-    if isinstance(tree, ast.Expression) and isinstance(tree.body, ast.Constant):
-        message = _timer_constant_problem(kind, tree.body.value)
+    if not isinstance(tree, ast.Expression):
+        return
+    # A literal is checked here against the bounds the runtime applies to computed values
+    # (engine.workflow.bounds); a value that depends on nothing must be such a literal.
+    if isinstance(tree.body, ast.Constant):
+        message = timer_value_problem(kind, tree.body.value)
         if message is not None:
             yield _problem(timer, message)
+    elif not found and not _reads_data(tree):
+        yield _problem(
+            timer,
+            f"{kind} reads no form field, script variable or helper: write its value as one "
+            'quoted literal such as "PT4H", so that it is checked before deployment',
+        )
 
 
 def _loop_expression_problems(

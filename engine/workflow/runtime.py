@@ -174,7 +174,10 @@ class ProcessRuntime:
     def refresh_timers(self, source: SpecSource, state: str, helpers: ScriptHelpers) -> StepOutcome:
         """Fire whatever timers are due (SpiffWorkflow does not after a load)."""
         workflow = self._load(source, state, helpers)
-        workflow.refresh_timers()
+        try:
+            workflow.refresh_timers()
+        except (SpiffWorkflowException, SandboxError) as exc:
+            raise _step_failed(exc, getattr(exc, "task", None)) from exc
         return self._advance(workflow, [])
 
     def signal(

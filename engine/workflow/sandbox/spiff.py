@@ -10,7 +10,14 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import (
     BasePythonScriptEngineEnvironment,
 )
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+)
 
+from engine.workflow.bounds import timer_value_problem
 from engine.workflow.sandbox.checks import check_source
 from engine.workflow.sandbox.executor import SandboxExecutor, default_executor
 from engine.workflow.sandbox.helpers import HelperTable
@@ -58,6 +65,30 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         raise SandboxError("service tasks are not supported")
 
 
+_TIMER_KINDS: tuple[tuple[type[Any], str], ...] = (
+    (TimeDateEventDefinition, "timeDate"),
+    (DurationTimerEventDefinition, "timeDuration"),
+    (CycleTimerEventDefinition, "timeCycle"),
+)
+
+
+def timer_kind(task: Any, expression: str) -> str | None:
+    """The kind of timer ("timeDate", ...) when `expression` is the timer expression of the
+    event `task` runs: SpiffWorkflow evaluates it through the script engine and then parses
+    and expands the value itself, so the value must be checked in between."""
+    definition = getattr(getattr(task, "task_spec", None), "event_definition", None)
+    candidates = (
+        definition.event_definitions
+        if isinstance(definition, MultipleEventDefinition)
+        else [definition]
+    )
+    for candidate in candidates:
+        for timer_class, kind in _TIMER_KINDS:
+            if isinstance(candidate, timer_class) and candidate.expression == expression:
+                return kind
+    return None
+
+
 def _exception_for_spiff(error: SandboxError) -> Exception:
     """What WorkflowTaskException gets as `exception` (a NameError gives 'did you mean')."""
     if isinstance(error, SandboxScriptError) and error.error_type == "NameError":
@@ -68,8 +99,9 @@ def _exception_for_spiff(error: SandboxError) -> Exception:
 class SandboxedScriptEngine(PythonScriptEngine):
     """PythonScriptEngine whose scripts, conditions and timer expressions run sandboxed.
 
-    Failures raise `WorkflowTaskException` carrying the task, so the engine reports the
-    failing element.
+    The value of a timer expression is checked against `engine.workflow.bounds` (the lint
+    checks literal timers against the same bounds). Failures raise
+    `WorkflowTaskException` carrying the task, so the engine reports the failing element.
     """
 
     def __init__(
@@ -93,13 +125,20 @@ class SandboxedScriptEngine(PythonScriptEngine):
         self, task: Any, expression: str, external_context: Mapping[str, Any] | None = None
     ) -> Any:
         try:
-            return self.environment.evaluate(expression, task.data, external_context)
+            result = self.environment.evaluate(expression, task.data, external_context)
         except SandboxError as error:
             raise WorkflowTaskException(
                 f"Error evaluating expression '{expression}': {error}",
                 task=task,
                 exception=_exception_for_spiff(error),
             ) from error
+        kind = timer_kind(task, expression)
+        problem = None if kind is None else timer_value_problem(kind, result)
+        if problem is not None:
+            # Before SpiffWorkflow expands it: "P99999999Y" would loop ~10^9 times in this
+            # thread, "P100000Y" or a date in year 9999 would overflow.
+            raise WorkflowTaskException(f"the timer's value is refused: {problem}", task=task)
+        return result
 
     def execute(
         self, task: Any, script: str, external_context: Mapping[str, Any] | None = None
