@@ -21,30 +21,34 @@ from lxml import etree
 
 from engine.workflow.lint import BPMN_NS, BPMNDI_NS, DC_NS, DI_NS
 
-# The pages load scripts, styles, images and fonts from this origin only, and data:
-# images/fonts (bpmn-js's icon font and diagram-js's markers are embedded as data: URIs).
-# style-src: bpmn-js and diagram-js position and colour the SVG shapes, labels and
-# overlays by writing style attributes (`setAttribute("style", ...)` through tiny-svg /
-# min-dom), which CSP counts as inline style; without 'unsafe-inline' for *attributes*
-# the diagrams render without positions or colours. `style-src-attr` allows exactly that
-# and nothing else: <style> elements and stylesheets stay 'self' (`style-src-elem`), and
-# scripts never get 'unsafe-inline'.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "style-src-elem 'self'",
-        "style-src-attr 'unsafe-inline'",
-        "img-src 'self' data:",
-        "font-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-        "form-action 'self'",
-    ]
+# The pages load scripts, styles, images and fonts from this origin only, plus data:
+# images and fonts (bpmn-js's icon font and the properties panel's icons are data: URIs
+# inside their stylesheets). No inline script, no eval, no plugins, no <base>, no
+# framing, forms post here only.
+_DIRECTIVES = (
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "font-src 'self' data:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
 )
+CONTENT_SECURITY_POLICY = "; ".join(_DIRECTIVES)
+# The one exception, for the modeler page only (checked in Chromium by
+# tests/test_security_headers.py): bpmn-js-properties-panel builds its containers from
+# markup with style attributes (`<div style="height: 100%" ...>` through min-dom's
+# domify), and bpmn-js's align/distribute icons are SVG markup with style attributes;
+# under style-src 'self' the browser refuses them and the panel loses its layout. So the
+# modeler may use inline style *attributes* (`style-src-attr`) and nothing more:
+# <style> elements and stylesheets stay 'self', scripts never get 'unsafe-inline'. The
+# viewer on the incident and diff pages needs no exception (it styles through the CSSOM,
+# which CSP does not restrict).
+MODELER_POLICY = "; ".join((*_DIRECTIVES, "style-src-attr 'unsafe-inline'"))
+MODELER_ENDPOINTS = frozenset({"process.edit", "process.deploy"})
 # A download opened in the browser anyway (or sniffed) runs nothing and loads nothing.
 DOWNLOAD_POLICY = "sandbox; default-src 'none'"
 HSTS = "max-age=31536000; includeSubDomains"
@@ -69,7 +73,10 @@ def register_security_headers(app: Flask, *, https_only: bool = False) -> None:
     def _security_headers(response: Response) -> Response:
         headers = response.headers
         # A view may set a stricter policy (downloads do); it is never loosened here.
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        modeler = request.endpoint in MODELER_ENDPOINTS
+        headers.setdefault(
+            "Content-Security-Policy", MODELER_POLICY if modeler else CONTENT_SECURITY_POLICY
+        )
         headers["X-Content-Type-Options"] = "nosniff"
         headers["X-Frame-Options"] = "DENY"
         headers["Referrer-Policy"] = "same-origin"
