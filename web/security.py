@@ -72,13 +72,15 @@ def register_security_headers(app: Flask, *, https_only: bool = False) -> None:
     @app.after_request
     def _security_headers(response: Response) -> Response:
         headers = response.headers
-        # A view may set a stricter policy (downloads do); it is never loosened here.
+        # A policy the view set itself (a download's sandbox) is kept.
         modeler = request.endpoint in MODELER_ENDPOINTS
         headers.setdefault(
             "Content-Security-Policy", MODELER_POLICY if modeler else CONTENT_SECURITY_POLICY
         )
         headers["X-Content-Type-Options"] = "nosniff"
         headers["X-Frame-Options"] = "DENY"
+        # same-origin rather than no-referrer: Flask-WTF checks the Referer of form posts
+        # over HTTPS, and it must still be sent to ourselves.
         headers["Referrer-Policy"] = "same-origin"
         if request.is_secure or https_only:
             headers["Strict-Transport-Security"] = HSTS
