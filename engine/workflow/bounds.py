@@ -9,12 +9,22 @@ Timers: SpiffWorkflow expands a duration month by month (`get_timedelta_from_sta
 loops once per month: "P99999999Y" is ~10^9 iterations in the request thread) and then
 adds it to now, and converts dates to UTC: "P100000Y", "PT99999999999999H" or a date in
 year 1 or 9999 overflow. `timer_value_problem` refuses all of that with a message.
+
+Lengths: ids, names and texts end up in database columns (a user task's name in
+`user_tasks.label`, ...) or at least in the stored spec and every page that shows it.
+`text_problems` refuses what a column cannot hold and caps the rest.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import TypeAlias
+
+from lxml import etree
+
+Element: TypeAlias = etree._Element
 
 # --- timers -------------------------------------------------------------------------------------
 
@@ -116,3 +126,158 @@ def timer_value_problem(kind: str, value: object) -> str | None:
     if kind == "timeDate":
         return _date_problem(value)
     raise ValueError(f"unknown timer kind {kind!r}")
+
+
+# --- lengths ------------------------------------------------------------------------------------
+
+# Lengths of the columns in engine/persistence/models.py that hold text from the diagram.
+# The workflow layer may not import the persistence layer (DEVELOPERS.md), so they are
+# repeated here; tests/test_bounds_lengths.py reads each one from its model
+# (`Model.__table__.c.<column>.type.length`) and fails as soon as the two differ.
+ELEMENT_ID_CHARS = 200  # user_tasks.name and events.task hold element ids
+TASK_NAME_CHARS = 300  # user_tasks.label holds a user task's name
+LANE_NAME_CHARS = 40  # user_tasks.lane holds its lane's name
+PROCESS_KEY_CHARS = 200  # process_definitions.key holds the executable process's id
+CATEGORY_CHARS = 40  # incidents.category holds the value of the form field 'category'
+CATEGORY_FIELD = "category"
+
+# Texts that have no column of their own (they live in the stored spec and on the pages):
+# generous for people, small enough that a hostile upload cannot put megabytes into every
+# inbox row, task page and problem report.
+MAX_NAME_CHARS = 300  # any other name, a form field's label, an option's name
+MAX_DOCUMENTATION_CHARS = 20_000  # bpmn:documentation (step instructions), annotation text
+MAX_PROBLEM_CHARS = 1_000  # a problem message (it may quote what it refuses)
+
+# The executable process's id is the process key: it appears in URLs and in the
+# Content-Disposition header of downloads, so it is a plain identifier like the contract's
+# keys (incident_management, problem_management, change_management).
+MAX_PROCESS_KEY_CHARS = min(64, PROCESS_KEY_CHARS)
+PROCESS_KEY = re.compile(rf"[A-Za-z_][A-Za-z0-9_-]{{0,{MAX_PROCESS_KEY_CHARS - 1}}}")
+# No id may contain C0 or C1 control characters or Unicode line separators: ids are pinned
+# on the diagram, put into URLs, headers and log lines.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+_BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+_CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
+_LONG_TEXTS = frozenset({f"{{{_BPMN}}}documentation", f"{{{_BPMN}}}text"})
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text`, cut to at most `limit` characters with an ellipsis."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "\u2026"
+
+
+def _quoted(value: str) -> str:
+    return repr(shorten(value, 40))
+
+
+def _too_long(what: str, value: str, limit: int) -> str | None:
+    if len(value) <= limit:
+        return None
+    return f"{what} {_quoted(value)} is {len(value)} characters long; at most {limit} are allowed"
+
+
+def _id_problems(element: Element, what: str, limit: int) -> Iterator[str]:
+    identifier = element.get("id")
+    if identifier is None:
+        return
+    control = _CONTROL.search(identifier)
+    if control is not None:
+        yield (
+            f"{what} {_quoted(identifier)} contains the control character "
+            f"U+{ord(control.group()):04X}; ids must be plain text"
+        )
+    found = _too_long(what, identifier, limit)
+    if found:
+        yield found
+
+
+def _name_limit(tag: str) -> int:
+    if tag == f"{{{_BPMN}}}userTask":
+        return TASK_NAME_CHARS
+    if tag == f"{{{_BPMN}}}lane":
+        return LANE_NAME_CHARS
+    return MAX_NAME_CHARS
+
+
+def _category_problems(form_field: Element) -> Iterator[str]:
+    """The value of the field 'category' is copied into incidents.category."""
+    where = f"form field {CATEGORY_FIELD!r}"
+    if form_field.get("type") == "enum":
+        for option in form_field.iter(f"{{{_CAMUNDA}}}value"):
+            found = _too_long(f"{where}: option id", option.get("id", ""), CATEGORY_CHARS)
+            if found:
+                yield found
+        return
+    maxlength = [
+        constraint.get("config", "")
+        for constraint in form_field.iter(f"{{{_CAMUNDA}}}constraint")
+        if constraint.get("name") == "maxlength"
+    ]
+    if not maxlength or not maxlength[0].isdigit() or int(maxlength[0]) > CATEGORY_CHARS:
+        yield (
+            f"{where} is stored in a column of {CATEGORY_CHARS} characters: make it an enum "
+            f"or give it a maxlength of at most {CATEGORY_CHARS}"
+        )
+
+
+def _camunda_problems(element: Element, local: str) -> Iterator[str]:
+    if local == "formField":
+        yield from _id_problems(element, "form field id", ELEMENT_ID_CHARS)
+        found = _too_long("form field label", element.get("label", ""), MAX_NAME_CHARS)
+        if found:
+            yield found
+        if element.get("id") == CATEGORY_FIELD:
+            yield from _category_problems(element)
+    elif local == "value":
+        yield from _id_problems(element, "option id", ELEMENT_ID_CHARS)
+        found = _too_long("option name", element.get("name", ""), MAX_NAME_CHARS)
+        if found:
+            yield found
+    else:
+        yield from _id_problems(element, f"camunda:{local} id", ELEMENT_ID_CHARS)
+
+
+def _element_problems(element: Element) -> Iterator[str]:
+    tag = element.tag
+    if not isinstance(tag, str):
+        return  # comments and processing instructions
+    namespace, _, local = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
+    if namespace == _CAMUNDA:
+        yield from _camunda_problems(element, local)
+        return
+    yield from _id_problems(element, "id", ELEMENT_ID_CHARS)
+    name = element.get("name")
+    if name is not None and namespace == _BPMN:
+        found = _too_long("name", name, _name_limit(tag))
+        if found:
+            yield found
+    if tag in _LONG_TEXTS:
+        found = _too_long(local, element.text or "", MAX_DOCUMENTATION_CHARS)
+        if found:
+            yield found
+
+
+def process_key_problem(process_id: str | None) -> str | None:
+    """Why the id of the executable process cannot be a process key, or None."""
+    if process_id is not None and PROCESS_KEY.fullmatch(process_id):
+        return None
+    return (
+        f"the process id {_quoted(process_id or '')} is the process key and must be a plain "
+        f"identifier: a letter or '_', then up to {MAX_PROCESS_KEY_CHARS - 1} letters, "
+        "digits, '_' or '-'"
+    )
+
+
+def text_problems(
+    root: Element, executable_processes: Iterable[Element]
+) -> Iterator[tuple[Element, str]]:
+    """Every id, name and text of the document that is too long or not plain, with the
+    element it is on; the id of every executable process must be a `PROCESS_KEY`."""
+    for process in executable_processes:
+        found = process_key_problem(process.get("id"))
+        if found:
+            yield process, found
+    for element in root.iter():
+        for message in _element_problems(element):
+            yield element, message

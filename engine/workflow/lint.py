@@ -34,6 +34,10 @@ from engine.domain.forms import (
 from engine.domain.script_helpers import HELPER_NAMES
 from engine.workflow.bounds import (
     CYCLES_UNSUPPORTED,
+    ELEMENT_ID_CHARS,
+    MAX_PROBLEM_CHARS,
+    shorten,
+    text_problems,
     timer_value_problem,
 )
 from engine.workflow.safe_xml import UnsafeXmlError, parse_bpmn_xml
@@ -978,6 +982,15 @@ def rule_expressions(ctx: LintContext) -> Iterator[LintProblem]:
             yield from _loop_expression_problems(loop, known)
 
 
+# --- rule 5b: lengths and plain ids --------------------------------------------------------------
+
+
+def rule_text_bounds(ctx: LintContext) -> Iterator[LintProblem]:
+    """Ids, names and texts that do not fit where they are stored (engine.workflow.bounds)."""
+    for element, message in text_problems(ctx.root, ctx.executable_processes):
+        yield _problem(element, message)
+
+
 # --- rule 6: gateways and conditions ----------------------------------------------------------
 
 
@@ -1348,6 +1361,7 @@ def rule_diagram(ctx: LintContext) -> Iterator[LintProblem]:
 
 
 RULES: list[Rule] = [
+    rule_text_bounds,
     rule_reserved_ids,
     rule_duplicate_ids,
     rule_unsupported_elements,
@@ -1372,8 +1386,18 @@ def lint_bpmn(
     problems: list[LintProblem] = []
     for rule in RULES:
         problems.extend(rule(ctx))
-    unique = list(dict.fromkeys(problems))
+    unique = list(dict.fromkeys(_bounded(p) for p in problems))
     return sorted(unique, key=lambda p: (p.line is None, p.line or 0))
+
+
+def _bounded(problem: LintProblem) -> LintProblem:
+    """The problem with an over-long id or message cut short (both may quote the input)."""
+    element = problem.element
+    if element is not None:
+        element = shorten(element, ELEMENT_ID_CHARS + 1)
+    return dataclasses.replace(
+        problem, element=element, message=shorten(problem.message, MAX_PROBLEM_CHARS)
+    )
 
 
 def lint_bytes(
