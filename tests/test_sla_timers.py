@@ -12,6 +12,7 @@ from engine.persistence.db import Database
 from engine.persistence.models import Event, Incident, SlaAnnouncement, SlaPolicy
 from engine.services.context import ServiceContext
 from engine.services.incidents import commands as incidents
+from engine.services.incidents import timers
 from engine.services.incidents.timers import fire_due
 from engine.services.ops.worker import TimerWorker
 from engine.services.people import users
@@ -215,3 +216,30 @@ def test_priority_change_announces_newly_crossed_thresholds_once(api, ctx, clock
     assert fire_due(ctx) == 0
     assert len(sla_events(api, s.id)) == 2
     assert len(sla_events(api, s.id, clocks=("service_desk",))) == 3
+
+
+def test_an_escalation_interrupted_before_its_signal_is_delivered_next_pass(
+    api, ctx, clock, monkeypatch
+):
+    """The signal is an engine step run after the announcements commit (no lock held
+    while its scripts run): a worker that stops in between leaves it due, not lost."""
+    s = Scenario(api)
+    s.record(impact="1", urgency="2")  # P2: resolution 12 h, escalates at 75 %
+    clock.advance(hours=9)
+    real = timers._run_followup
+
+    def worker_dies(*_args):
+        raise OSError("the worker stopped here")
+
+    monkeypatch.setattr(timers, "_run_followup", worker_dies)
+    fire_due(ctx)
+    assert ("sla_warning", "resolution", 75) in sla_events(api, s.id)
+    assert "sla_escalated" not in s.event_types()
+    monkeypatch.setattr(timers, "_run_followup", real)
+    clock.advance(minutes=2)  # past the retry delay
+    fire_due(ctx)
+    assert s.event_types().count("sla_escalated") == 1
+    assert s.open_tasks().count("sla_review") == 1
+    clock.advance(hours=1)
+    fire_due(ctx)
+    assert s.event_types().count("sla_escalated") == 1  # once

@@ -107,7 +107,7 @@ def test_invalid_values_rerender_with_messages_and_typed_values(
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "Use 1 to 80 letters, digits, &#39;.&#39;, &#39;_&#39; or &#39;-&#39;." in html
-    assert "Use at least 8 characters." in html
+    assert "Use at least 12 characters." in html
     assert "Choose at least one role." in html
     assert 'value="bad name!"' in html and 'value="Bob"' in html
     assert "short" not in html

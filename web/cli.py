@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import secrets
 import signal
 import sys
 from pathlib import Path
@@ -167,7 +166,7 @@ def _demo(args: argparse.Namespace) -> int:
         if users.user_exists(context, username):
             print(f"  {username:<11} (exists, password unchanged)  {', '.join(roles)}")
             continue
-        password = secrets.token_urlsafe(9)
+        password = users.generate_password(username)
         users.create_user(context, username, password, roles)
         print(f"  {username:<11} {password}  {', '.join(roles)}")
     return 0

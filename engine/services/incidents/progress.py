@@ -86,6 +86,54 @@ def run_step(
         ) from exc
 
 
+# An engine step whose incident moved meanwhile runs again once on the fresh state.
+STEP_ATTEMPTS = 2
+
+
+class IncidentMoved(Exception):
+    """The incident's row version moved between an engine step and its write."""
+
+
+StepFor = Callable[[str], Callable[[SpecSource, dict[str, Any]], StepResult]]
+KeepOutcome = Callable[[Session, Incident, EventLog, Any], int]
+
+
+def step_outside_lock(
+    ctx: ServiceContext,
+    incident_id: int,
+    step_for: StepFor,
+    keep: KeepOutcome,
+    *,
+    wanted: Callable[[Incident], bool],
+) -> int:
+    """Run an engine step on a read transaction, then `keep` its outcome in a short
+    write that first checks the incident's row version has not moved (else the
+    step runs again). `step_for(state_json)` makes the step; the outcome is None
+    when the incident has no running process. Returns what `keep` returns."""
+    for _attempt in range(STEP_ATTEMPTS):
+        outcome: Any = None
+        with ctx.db.read() as session, session.no_autoflush:
+            incident = session.get(Incident, incident_id)
+            if incident is None or not wanted(incident):
+                return 0
+            seen_version = incident.row_version
+            state = session.get(InstanceState, incident_id)
+            if state is not None:
+                events = EventLog(session, incident)
+                outcome = run_step(ctx, session, incident, events, step_for(state.state_json))
+        try:
+            with ctx.db.write() as session:
+                incident = session.get(Incident, incident_id, with_for_update={"of": Incident})
+                if incident is None or not wanted(incident):
+                    return 0
+                if incident.row_version != seen_version:
+                    raise IncidentMoved  # rolls this write back
+                return keep(session, incident, EventLog(session, incident), outcome)
+        except IncidentMoved:
+            continue
+    raise IncidentMoved(f"incident {incident_id} kept changing while its step ran")
+
+
 def apply_outcome(
     ctx: ServiceContext,
     session: Session,

@@ -8,17 +8,18 @@ same transaction as its event and the next check.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.domain.sla import TWENTY_FOUR_SEVEN, ClockState, has_reached
-from engine.persistence.models import Incident, InstanceState, SlaAnnouncement
+from engine.persistence.models import Incident, SlaAnnouncement
 from engine.services.context import ServiceContext
 from engine.services.incidents.commands import resume_when_due
 from engine.services.incidents.event_log import EventLog, clock_events_of_many
-from engine.services.incidents.progress import apply_outcome, run_step
+from engine.services.incidents.progress import apply_outcome, step_outside_lock
 from engine.services.sla.clocks import STAGES, LoggedEvent
 from engine.services.sla.thresholds import (
     EARLY_ESCALATION,
@@ -31,6 +32,7 @@ from engine.services.sla.thresholds import (
     current_specs,
     schedule,
 )
+from engine.workflow.runtime import StepOutcome
 
 log = logging.getLogger("itsm.worker")
 
@@ -38,17 +40,30 @@ RETRY_AFTER = timedelta(minutes=1)
 CHUNK = 50
 
 
+@dataclass
+class Followup:
+    """An engine step the worker runs after the announcements' chunk has committed."""
+
+    incident_id: int
+    kind: str  # "signal" (an SLA escalation) or "timers" (the process's own)
+    clock: str = ""
+    mark: int = 0
+
+
 def fire_incident(
     ctx: ServiceContext,
     session: Session,
     incident: Incident,
     now: datetime,
+    followups: list[Followup],
     *,
     stored: list[LoggedEvent] | None = None,
     done: set[tuple[str, int]] | None = None,
 ) -> int:
     """Announce every threshold this incident's clocks have reached; return how many.
 
+    Escalations due are appended to `followups`: the signal is an engine step
+    and runs after this transaction, holding no lock while scripts run.
     `stored` (its clock events) and `done` (its announcements) when read already."""
     events = EventLog(session, incident, stored=stored)
     resumed = resume_when_due(ctx, incident, events, now)
@@ -73,14 +88,6 @@ def fire_incident(
             if mark == 100 and clock not in STAGES:
                 # `breached` is the incident's SLA (contract); a tier's overrun is internal.
                 incident.breached = True
-            if _escalates(incident, clock, mark, done):
-                done.add((f"{clock}:signal", 0))
-                session.add(
-                    SlaAnnouncement(
-                        incident_id=incident.id, clock=f"{clock}:signal", percent=0, at=now
-                    )
-                )
-                _signal_process(ctx, session, incident, events, clock, mark)
             log.info(
                 "incident %s: %s %s %s%% (delay %s s)",
                 incident.number,
@@ -90,44 +97,94 @@ def fire_incident(
                 f"{delay:.3f}" if delay is not None else "?",
             )
     schedule(session, incident, states, now, done, specs)
+    for clock in ESCALATED_CLOCKS:
+        escalating = _escalation_mark(incident, clock, done)
+        if escalating is not None:
+            followups.append(Followup(incident.id, "signal", clock, escalating))
+            # Looked at again at once if the worker stops before the signal is in.
+            incident.sla_next_check_at = now
     return fired + int(resumed)
 
 
-def _escalates(incident: Incident, clock: str, mark: int, done: set[tuple[str, int]]) -> bool:
-    """At most one escalation per clock: at 75 % for P1/P2, else at the breach."""
-    if clock not in ESCALATED_CLOCKS or (f"{clock}:signal", 0) in done:
-        return False
-    return mark >= EARLY_ESCALATION.get(incident.priority or 0, 100)
+def _escalation_mark(incident: Incident, clock: str, done: set[tuple[str, int]]) -> int | None:
+    """The announced mark that escalates `clock`, while its signal is not delivered:
+    one escalation per clock, at 75 % for P1/P2, else at the breach."""
+    if (f"{clock}:signal", 0) in done:
+        return None
+    threshold = EARLY_ESCALATION.get(incident.priority or 0, 100)
+    reached = [mark for mark in MARKS if mark >= threshold and (clock, mark) in done]
+    return min(reached) if reached else None
 
 
-def _signal_process(
+def _run_followup(ctx: ServiceContext, followup: Followup, now: datetime) -> int:
+    if followup.kind == "timers":
+        return step_outside_lock(
+            ctx,
+            followup.incident_id,
+            lambda state_json: lambda source, helpers: ctx.runtime.refresh_timers(
+                source, state_json, helpers
+            ),
+            lambda session, incident, events, outcome: _keep_timers(
+                ctx, session, incident, events, outcome, now
+            ),
+            wanted=lambda incident: incident.next_timer_at is not None
+            and incident.next_timer_at <= now,
+        )
+    return step_outside_lock(
+        ctx,
+        followup.incident_id,
+        lambda state_json: lambda source, helpers: ctx.runtime.signal(
+            source, state_json, ESCALATION_SIGNAL, helpers
+        ),
+        lambda session, incident, events, outcome: _keep_signal(
+            ctx, session, incident, events, outcome, followup, now
+        ),
+        wanted=lambda incident: incident.status != "closed",
+    )
+
+
+def _keep_signal(
     ctx: ServiceContext,
     session: Session,
     incident: Incident,
     events: EventLog,
-    clock: str,
-    mark: int,
-) -> None:
-    """Bring the escalation into the running process, if it listens for it."""
-    state = session.get(InstanceState, incident.id)
-    if state is None or incident.status == "closed":
-        return
-    outcome = run_step(
-        ctx,
-        session,
-        incident,
-        events,
-        lambda source, helpers: ctx.runtime.signal(
-            source, state.state_json, ESCALATION_SIGNAL, helpers
-        ),
-    )
+    outcome: StepOutcome | None,
+    followup: Followup,
+    now: datetime,
+) -> int:
+    """Record the escalation once (the announcement row's key), with what the process did."""
+    key = f"{followup.clock}:signal"
+    if session.get(SlaAnnouncement, (incident.id, key, 0)) is not None:
+        return 0  # another worker delivered it
+    session.add(SlaAnnouncement(incident_id=incident.id, clock=key, percent=0, at=now))
     if outcome is None:
         log.info(
             "incident %s: the process has no catcher for %s", incident.number, ESCALATION_SIGNAL
         )
-        return
-    events.add("sla_escalated", SYSTEM, ctx.now(), clock=clock, percent=mark)
+    else:
+        events.add(
+            "sla_escalated", SYSTEM, ctx.now(), clock=followup.clock, percent=followup.mark
+        )
+        apply_outcome(ctx, session, incident, events, outcome, SYSTEM)
+    session.flush()
+    schedule(session, incident, events.clock_states(current_specs(incident), now), now)
+    return 0  # the announcement was counted when it fired
+
+
+def _keep_timers(
+    ctx: ServiceContext,
+    session: Session,
+    incident: Incident,
+    events: EventLog,
+    outcome: StepOutcome | None,
+    now: datetime,
+) -> int:
+    if outcome is None:
+        incident.next_timer_at = None  # no running process any more
+        return 0
     apply_outcome(ctx, session, incident, events, outcome, SYSTEM)
+    log.info("incident %s: BPMN timers refreshed", incident.number)
+    return 1
 
 
 def _reached_at(state: ClockState, mark: int, now: datetime) -> datetime | None:
@@ -155,26 +212,41 @@ def fire_due(ctx: ServiceContext, batch: int = 200) -> int:
     fired = 0
     for chunk_start in range(0, len(due), CHUNK):
         chunk = due[chunk_start : chunk_start + CHUNK]
+        followups: list[Followup] = []
         try:
             # Many incidents per transaction keeps up with bursts; all-or-nothing.
-            fired += _fire_many(ctx, chunk, now)
+            fired += _fire_many(ctx, chunk, now, followups)
         except Exception:
-            fired += _fire_each(ctx, chunk, now)
+            followups = []
+            fired += _fire_each(ctx, chunk, now, followups)
+        for followup in followups:
+            try:
+                fired += _run_followup(ctx, followup, now)
+            except Exception:
+                _give_up_for_now(ctx, followup.incident_id, now)
     return fired
 
 
-def _fire_each(ctx: ServiceContext, incident_ids: list[int], now: datetime) -> int:
+def _fire_each(
+    ctx: ServiceContext, incident_ids: list[int], now: datetime, followups: list[Followup]
+) -> int:
     """The slow path after a failed chunk: each incident on its own."""
     fired = 0
     for incident_id in incident_ids:
+        mine: list[Followup] = []
         try:
-            fired += _fire_many(ctx, [incident_id], now)
+            fired += _fire_many(ctx, [incident_id], now, mine)
+            followups.extend(mine)
         except Exception:
-            # One broken incident (e.g. a failing script in its process) must not
-            # hold up the others: log it and look again a minute later.
-            log.exception("incident %s: firing failed; retrying in %s", incident_id, RETRY_AFTER)
-            _defer(ctx, incident_id, now + RETRY_AFTER)
+            _give_up_for_now(ctx, incident_id, now)
     return fired
+
+
+def _give_up_for_now(ctx: ServiceContext, incident_id: int, now: datetime) -> None:
+    # One broken incident (e.g. a failing script in its process) must not hold up
+    # the others: log it and look again a minute later.
+    log.exception("incident %s: firing failed; retrying in %s", incident_id, RETRY_AFTER)
+    _defer(ctx, incident_id, now + RETRY_AFTER)
 
 
 def _defer(ctx: ServiceContext, incident_id: int, until: datetime) -> None:
@@ -188,7 +260,9 @@ def _defer(ctx: ServiceContext, incident_id: int, until: datetime) -> None:
             incident.next_timer_at = max(incident.next_timer_at, until)
 
 
-def _fire_many(ctx: ServiceContext, incident_ids: list[int], now: datetime) -> int:
+def _fire_many(
+    ctx: ServiceContext, incident_ids: list[int], now: datetime, followups: list[Followup]
+) -> int:
     with ctx.db.write() as session:
         # Rows another worker holds (PostgreSQL) are skipped; on SQLite writers
         # queue, so re-check that the work is still due once we hold the lock.
@@ -214,30 +288,13 @@ def _fire_many(ctx: ServiceContext, incident_ids: list[int], now: datetime) -> i
                         session,
                         incident,
                         now,
+                        followups,
                         stored=stored[incident.id],
                         done=done[incident.id],
                     )
             if incident.next_timer_at is not None and incident.next_timer_at <= now:
-                fired += _fire_bpmn_timers(ctx, session, incident)
+                followups.append(Followup(incident.id, "timers"))
         return fired
-
-
-def _fire_bpmn_timers(ctx: ServiceContext, session: Session, incident: Incident) -> int:
-    state = session.get(InstanceState, incident.id)
-    if state is None:
-        incident.next_timer_at = None
-        return 0
-    events = EventLog(session, incident)
-    outcome = run_step(
-        ctx,
-        session,
-        incident,
-        events,
-        lambda source, helpers: ctx.runtime.refresh_timers(source, state.state_json, helpers),
-    )
-    apply_outcome(ctx, session, incident, events, outcome, SYSTEM)
-    log.info("incident %s: BPMN timers refreshed", incident.number)
-    return 1
 
 
 def next_due(ctx: ServiceContext) -> datetime | None:

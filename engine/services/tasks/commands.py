@@ -15,7 +15,12 @@ from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.services.incidents.audience import audience_of, names_for, shown_detail, shown_task
 from engine.services.incidents.commands import resume_if_suspended
 from engine.services.incidents.event_log import EventLog
-from engine.services.incidents.progress import apply_outcome, run_step
+from engine.services.incidents.progress import (
+    STEP_ATTEMPTS,
+    IncidentMoved,
+    apply_outcome,
+    run_step,
+)
 from engine.services.incidents.views import incident_detail, task_summary
 from engine.services.incidents.visibility import can_see, visible_condition
 from engine.services.process.definitions import spec_source
@@ -23,12 +28,6 @@ from engine.workflow.definitions import UserTaskSpec
 from engine.workflow.runtime import StepOutcome, TaskNotFound, TaskNotReady
 
 REASSIGN_TASK = "level2_investigation"
-# An engine step whose incident moved meanwhile runs again once on the fresh state.
-STEP_ATTEMPTS = 2
-
-
-class IncidentMoved(Exception):
-    """The incident's row version moved between an engine step and its write."""
 
 
 def ready_in_my_lanes(actor: Actor) -> list[ColumnElement[bool]]:
