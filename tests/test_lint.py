@@ -474,9 +474,14 @@ def test_parse_refuses_any_doctype(data: bytes) -> None:
         parse_bpmn_xml(data)
 
 
-def test_parse_accepts_utf16_bpmn() -> None:
+def test_parse_refuses_utf16_bpmn_which_utf8_document_converts() -> None:
+    # Documents are stored and served as UTF-8 (tests/test_bounds_encoding.py).
     text = MINIMAL_DEFINITIONS.decode().replace("UTF-8", "UTF-16")
-    assert parse_bpmn_xml(text.encode("utf-16")).getroot().get("id") == "D"
+    with pytest.raises(UnsafeXmlError, match="encoded as UTF-16") as caught:
+        parse_bpmn_xml(text.encode("utf-16"))
+    assert caught.value.line == 1
+    converted = safe_xml.utf8_document(text.encode("utf-16"))
+    assert parse_bpmn_xml(converted).getroot().get("id") == "D"
 
 
 def test_parse_refuses_document_over_5_mib() -> None:

@@ -6,12 +6,19 @@ external-entity disclosure (XXE) and no entity-expansion bombs (billion laughs).
 bytes are scanned before lxml sees them, and the parsed tree is checked again afterwards in
 case an exotic encoding hid the declaration from the byte scan; the parser itself is
 configured so that even then nothing is resolved, loaded or fetched.
+
+Documents are stored and served as UTF-8 text, so `parse_bpmn_xml` accepts only UTF-8 (or
+plain ASCII under an ASCII-compatible declaration, which reads the same); any other
+encoding is one problem on line 1 naming it. `utf8_document` converts a document in any
+encoding lxml reads to UTF-8 (declaration included), for a caller that wants to accept it.
+NUL characters and lone surrogates are never accepted.
 """
 
 from __future__ import annotations
 
 import codecs
 import io
+import re
 
 from lxml import etree
 
@@ -40,6 +47,10 @@ _BOMLESS_WIDE: tuple[tuple[bytes, str], ...] = (
     (b"\x00\x3c\x00\x3f", "utf-16-be"),
     (b"\x3c\x00\x3f\x00", "utf-16-le"),
 )
+
+
+# The encoding pseudo-attribute of an XML declaration, to rewrite it when converting.
+_DECLARED_ENCODING = re.compile(r"""\A(<\?xml\s[^>]*?\bencoding\s*=\s*)(["'])[^"']*\2""")
 
 
 class UnsafeXmlError(ValueError):
@@ -130,10 +141,37 @@ def _require_bpmn_root(tree: etree._ElementTree) -> None:
         )
 
 
-def parse_bpmn_xml(data: bytes) -> etree._ElementTree:
-    """Parse an uploaded BPMN document, or raise UnsafeXmlError saying why not."""
+def _codec(name: str) -> codecs.CodecInfo | None:
+    try:
+        return codecs.lookup(name)
+    except LookupError:
+        return None
+
+
+def _encoding_problem(data: bytes, tree: etree._ElementTree) -> str | None:
+    """Why the document is not UTF-8 text that reads the same under its declaration."""
+    declared = str(tree.docinfo.encoding or "UTF-8")
+    codec = _codec(declared)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    same = codec is not None and (
+        codec.name == "utf-8" or (data.isascii() and data.decode(codec.name, "replace") == text)
+    )
+    if text is None or not same:
+        return (
+            f"the document is encoded as {declared}; only UTF-8 is accepted: save it as "
+            "UTF-8 (with an XML declaration saying UTF-8, or none)"
+        )
+    if "\x00" in text:  # libxml2 refuses NUL; PostgreSQL could not store it either
+        return "the document contains a NUL character"
+    return None
+
+
+def _parse_untrusted(data: bytes) -> etree._ElementTree:
     if not isinstance(data, bytes | bytearray):
-        raise TypeError("parse_bpmn_xml expects bytes")
+        raise TypeError("expected the document as bytes")
     data = bytes(data)
     _refuse_oversized(data)
     if not data.strip():
@@ -141,5 +179,50 @@ def parse_bpmn_xml(data: bytes) -> etree._ElementTree:
     _refuse_dtd_markup(data)
     tree = _parse(data)
     _refuse_parsed_dtd(tree)
+    return tree
+
+
+def parse_bpmn_xml(data: bytes) -> etree._ElementTree:
+    """Parse an uploaded BPMN document, or raise UnsafeXmlError saying why not."""
+    tree = _parse_untrusted(data)
+    problem = _encoding_problem(bytes(data), tree)
+    if problem is not None:
+        raise UnsafeXmlError(problem, line=1)
     _require_bpmn_root(tree)
     return tree
+
+
+def utf8_document(data: bytes) -> bytes:
+    """The document as UTF-8 bytes that `parse_bpmn_xml` accepts, for storing an upload.
+
+    A UTF-8 document is returned as it is. One in another encoding lxml reads (ISO-8859-1,
+    UTF-16, ...) is decoded by its byte-order mark and declaration, its declaration is made
+    to say UTF-8, and the result must parse to exactly the same tree (canonical XML), or
+    UnsafeXmlError says it cannot be converted. Everything `parse_bpmn_xml` refuses for
+    another reason (size, DOCTYPE, malformed, NUL, lone surrogates) is refused here too.
+    """
+    tree = _parse_untrusted(data)
+    data = bytes(data)
+    if _encoding_problem(data, tree) is None:
+        return data
+    declared = str(tree.docinfo.encoding or "UTF-8")
+    codec = _codec(declared)
+    try:
+        if codec is None:
+            raise UnicodeError(declared)
+        text = data.decode(codec.name).removeprefix("\ufeff")
+        converted = _DECLARED_ENCODING.sub(r"\1\2UTF-8\2", text, count=1).encode("utf-8")
+    except UnicodeError:
+        raise UnsafeXmlError(
+            f"the document is encoded as {declared}, which cannot be converted to UTF-8; "
+            "save it as UTF-8",
+            line=1,
+        ) from None
+    result = parse_bpmn_xml(converted)
+    if etree.tostring(result, method="c14n") != etree.tostring(tree, method="c14n"):
+        raise UnsafeXmlError(
+            f"the document encoded as {declared} reads differently once converted to UTF-8; "
+            "save it as UTF-8",
+            line=1,
+        )
+    return converted
