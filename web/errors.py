@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from engine.services.errors import ServiceError
+from engine.services.errors import ServiceError, TooBusy
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ def _titles() -> dict[int, str]:
         404: _("Not found"),
         409: _("Someone was faster"),
         413: _("Too large"),
+        429: _("Too many requests"),
         422: _("Please check the values"),
         500: _("Something went wrong"),
     }
@@ -50,8 +51,11 @@ def error_response(status: int, message: str, details: Any = None) -> tuple[Resp
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
-    def _service_error(exc: ServiceError) -> tuple[Response | str, int]:
-        return error_response(exc.status, exc.message, exc.details)
+    def _service_error(exc: ServiceError) -> Any:
+        answer = error_response(exc.status, exc.message, exc.details)
+        if isinstance(exc, TooBusy):
+            return (*answer, {"Retry-After": str(exc.retry_after)})
+        return answer
 
     @app.errorhandler(StaleDataError)
     def _stale(exc: StaleDataError) -> tuple[Response | str, int]:

@@ -10,6 +10,7 @@ from engine.domain.roles import LANE_ROLES
 from engine.domain.script_helpers import HELPER_NAMES
 from engine.persistence.db import Database
 from engine.persistence.models import DEFAULT_LOCALE, DEFAULT_TIMEZONE
+from engine.services.heavy import HeavyReads
 from engine.workflow.runtime import ProcessRuntime
 
 
@@ -41,3 +42,4 @@ class ServiceContext:
     token_ttl: timedelta = timedelta(hours=12)
     helper_names: frozenset[str] = HELPER_NAMES
     lane_roles: frozenset[str] = LANE_ROLES
+    heavy: HeavyReads = field(default_factory=HeavyReads)

@@ -38,3 +38,13 @@ class Invalid(ServiceError):
     """422: `details` maps field id → message, or lists BPMN problems."""
 
     status = 422
+
+
+class TooBusy(ServiceError):
+    """429: try again after `retry_after` seconds (the web layer sends Retry-After)."""
+
+    status = 429
+
+    def __init__(self, message: str, details: object = None, *, retry_after: int) -> None:
+        super().__init__(message, details)
+        self.retry_after = retry_after

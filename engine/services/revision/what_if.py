@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from engine.persistence.models import Event, Incident
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Invalid
+from engine.services.heavy import Budget
 from engine.services.incidents.event_log import EventLog
 from engine.services.incidents.progress import helpers_for
 from engine.services.process import definitions, drafts
@@ -34,6 +35,9 @@ from engine.workflow.runtime import (
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 200
+# A replay's budget: beyond it the report says where it stopped (engine/services/heavy.py).
+BUDGET_SECONDS = 20.0
+BUDGET_STEPS = 5_000
 
 
 @dataclass
@@ -42,6 +46,7 @@ class _Replay:
     diverged: dict[str, Any] | None = None
     priority: int | None = None
     stopped_at: datetime | None = None
+    cut: bool = False  # the budget ran out inside this incident
 
 
 def parse_limit(raw: object) -> int:
@@ -55,28 +60,47 @@ def parse_limit(raw: object) -> int:
 
 
 def replay_draft(
-    ctx: ServiceContext, actor: Actor, draft_id: object, limit: int = DEFAULT_LIMIT
+    ctx: ServiceContext,
+    actor: Actor,
+    draft_id: object,
+    limit: int = DEFAULT_LIMIT,
+    *,
+    budget: Budget | None = None,
 ) -> dict[str, Any]:
-    """Replay the last `limit` closed incidents on the draft (which must have no problems)."""
+    """Replay the last `limit` closed incidents on the draft (which must have no problems).
+
+    One replay per user at a time, a few per process (429 otherwise), within a
+    budget of time and engine steps: `stopped` says why a replay ended early, and
+    only the incidents replayed to their end are reported."""
     drafts.require_reader(actor)
-    with ctx.db.read() as session:
-        draft = drafts.load_draft(session, draft_id)
-        compiled = definitions.compile_xml(ctx, draft.bpmn_xml.encode("utf-8"))
-        source = SpecSource(
-            key=f"draft:{draft.id}:{draft.revision}", load=lambda: compiled.spec_json
-        )
-        closed = session.scalars(
-            select(Incident)
-            .where(Incident.status == "closed")
-            .order_by(Incident.closed_at.desc(), Incident.id.desc())
-            .limit(limit)
-        ).all()
-        results = [_replay_incident(ctx, session, incident, source) for incident in closed]
+    with ctx.heavy.slot("what-if", actor.username):
+        budget = budget or Budget(seconds=BUDGET_SECONDS, steps=BUDGET_STEPS)
+        with ctx.db.read() as session:
+            draft = drafts.load_draft(session, draft_id)
+            compiled = definitions.compile_xml(ctx, draft.bpmn_xml.encode("utf-8"))
+            source = SpecSource(
+                key=f"draft:{draft.id}:{draft.revision}", load=lambda: compiled.spec_json
+            )
+            closed = session.scalars(
+                select(Incident)
+                .where(Incident.status == "closed")
+                .order_by(Incident.closed_at.desc(), Incident.id.desc())
+                .limit(limit)
+            ).all()
+            results = []
+            for incident in closed:
+                if not budget.left():
+                    break
+                result = _replay_incident(ctx, session, incident, source, budget)
+                if result is None:
+                    break
+                results.append(result)
     same = sum(1 for r in results if r["same_route"])
     return {
         "draft_id": draft_id,
         "replayed": len(results),
         "same_route": same,
+        "stopped": budget.exhausted,
         "incidents": results,
     }
 
@@ -95,13 +119,15 @@ def _history(session: Session, incident_id: int) -> list[Event]:
 
 
 def _replay_incident(
-    ctx: ServiceContext, session: Session, incident: Incident, source: SpecSource
-) -> dict[str, Any]:
+    ctx: ServiceContext, session: Session, incident: Incident, source: SpecSource, budget: Budget
+) -> dict[str, Any] | None:
+    """The replay of one incident, or None when the budget ran out inside it."""
     log = EventLog(session, incident)
     replay = _Replay()
     try:
         instance = ctx.runtime.start_in_memory(source, helpers_for(ctx, incident, log))
-        _feed(ctx.runtime, source, instance, _history(session, incident.id), replay)
+        budget.spend()
+        _feed(ctx.runtime, source, instance, _history(session, incident.id), replay, budget)
     except ProcessStepFailed as exc:
         replay.diverged = replay.diverged or {
             "step": replay.steps + 1,
@@ -110,6 +136,8 @@ def _replay_incident(
             "draft_offers": [],
             "reason": f"the draft fails at {exc.element or 'an element'}: {exc}",
         }
+    if replay.cut:
+        return None
     until = replay.stopped_at if replay.diverged else incident.closed_at
     return {
         "incident_id": incident.id,
@@ -129,8 +157,13 @@ def _feed(
     instance: InMemoryInstance,
     history: list[Event],
     replay: _Replay,
+    budget: Budget,
 ) -> None:
     for event in history:
+        if not budget.left():
+            replay.cut = True
+            return
+        budget.spend()
         replay.stopped_at = event.at
         if event.type == "sla_escalated":
             instance.signal(ESCALATION_SIGNAL)
