@@ -170,6 +170,9 @@ def test_ids_with_control_characters_are_refused(reference: str, code: str):
     assert len(problems) == 1, problems
     assert "control character" in problems[0].message
     assert problems[0].line == line_of(text, "<bpmn:exclusiveGateway")
+    # The id is reported with the character escaped, so every report stays on one line.
+    escaped = {"U+000A": "\\n", "U+0009": "\\t", "U+0085": "\\x85", "U+2028": "\\u2028"}
+    assert problems[0].element == f"Gateway{escaped[code]}major"
 
 
 # --- the process key ----------------------------------------------------------------------------

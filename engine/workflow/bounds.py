@@ -167,6 +167,12 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "\u2026"
 
 
+def printable(text: str) -> str:
+    """`text` with control characters and line separators written as escapes (\\n, ...), so
+    that a report quoting it stays on one line wherever it is printed."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+
+
 def _quoted(value: str) -> str:
     return repr(shorten(value, 40))
 

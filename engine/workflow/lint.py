@@ -36,6 +36,7 @@ from engine.workflow.bounds import (
     CYCLES_UNSUPPORTED,
     ELEMENT_ID_CHARS,
     MAX_PROBLEM_CHARS,
+    printable,
     shorten,
     text_problems,
     timer_value_problem,
@@ -1391,13 +1392,13 @@ def lint_bpmn(
 
 
 def _bounded(problem: LintProblem) -> LintProblem:
-    """The problem with an over-long id or message cut short (both may quote the input)."""
+    """The problem on one line and cut short: its element id and message may quote hostile
+    input (an id of megabytes, or with a newline that would break `itsm lint`'s lines)."""
     element = problem.element
     if element is not None:
-        element = shorten(element, ELEMENT_ID_CHARS + 1)
-    return dataclasses.replace(
-        problem, element=element, message=shorten(problem.message, MAX_PROBLEM_CHARS)
-    )
+        element = shorten(printable(element), ELEMENT_ID_CHARS + 1)
+    message = shorten(printable(problem.message), MAX_PROBLEM_CHARS)
+    return dataclasses.replace(problem, element=element, message=message)
 
 
 def lint_bytes(
