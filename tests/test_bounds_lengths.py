@@ -160,6 +160,12 @@ def test_an_element_id_longer_than_its_column_is_refused_and_reported_short():
         assert problem.element is None or len(problem.element) <= bounds.ELEMENT_ID_CHARS + 1
 
 
+def test_an_element_id_of_exactly_200_characters_is_fine_and_so_is_its_shape_id():
+    text = Doc().xml().replace("Task_review", "T" * bounds.ELEMENT_ID_CHARS)
+    assert f'id="{"T" * bounds.ELEMENT_ID_CHARS}_di"' in text
+    assert lint_xml(text) == []
+
+
 @pytest.mark.parametrize(
     ("reference", "code"),
     [("&#10;", "U+000A"), ("&#9;", "U+0009"), ("&#x85;", "U+0085"), ("&#x2028;", "U+2028")],

@@ -252,7 +252,10 @@ def _element_problems(element: Element) -> Iterator[str]:
     if namespace == _CAMUNDA:
         yield from _camunda_problems(element, local)
         return
-    yield from _id_problems(element, "id", ELEMENT_ID_CHARS)
+    # Only BPMN ids are stored; diagram ids are derived from them ("Task_1_di").
+    yield from _id_problems(
+        element, "id", ELEMENT_ID_CHARS if namespace == _BPMN else MAX_NAME_CHARS
+    )
     name = element.get("name")
     if name is not None and namespace == _BPMN:
         found = _too_long("name", name, _name_limit(tag))
