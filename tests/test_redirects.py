@@ -149,11 +149,6 @@ def test_language_form_returns_to_the_page(browser: Browser, target: str, locati
     assert response.headers["Location"] == location
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/ui/tasks.py _back_to keeps its own check (not this change's file): "
-    "a CR/LF in `next` still gives 500; it should call web.redirects.safe_redirect_target",
-)
 def test_claim_next_with_a_newline_falls_back_to_the_task(browser: Browser, api: Any) -> None:
     task_id = Scenario(api).task_id("record_incident")
     browser.login("desk")

@@ -12,6 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from engine.services.errors import ServiceError, TooBusy
+from web.redirects import local_target
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,19 @@ def error_response(status: int, message: str, details: Any = None) -> tuple[Resp
         title=_titles().get(status, str(status)),
         message=message,
         details=listed,
-        back=request.referrer if request.referrer and request.referrer != request.url else None,
+        back=_back_link(),
     )
     return page, status
+
+
+def _back_link() -> str | None:
+    """The page the user came from, if it is on this site (the Referer is theirs to forge)."""
+    referrer = request.referrer
+    if not referrer or referrer == request.url:
+        return None
+    if referrer.startswith(request.host_url):
+        referrer = "/" + referrer[len(request.host_url) :]
+    return local_target(referrer)
 
 
 def register_error_handlers(app: Flask) -> None:

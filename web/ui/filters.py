@@ -8,6 +8,7 @@ from flask import Flask
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 
+from web.redirects import local_target
 from web.ui import labels
 
 
@@ -60,6 +61,8 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(time_left, "timeleft")
     app.add_template_filter(age, "age")
     app.add_template_filter(span, "span")
+    # A `next` echoed into a form: only a path on this site (else nothing).
+    app.add_template_filter(local_target, "local_path")
     app.add_template_global(labels.clock_label, "clock_label")
     app.add_template_global(labels.clock_state_label, "clock_state_label")
     app.add_template_global(labels.role_label, "role_label")

@@ -10,7 +10,6 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -24,6 +23,7 @@ from engine.services.incidents import commands as incident_cases
 from engine.services.people.users import usernames_with_role
 from engine.services.tasks import commands as task_cases
 from engine.services.tasks import inbox as inbox_cases
+from web.redirects import safe_redirect_target
 from web.ui.labels import role_label
 from web.ui.session import actor, roles_required, services
 
@@ -237,16 +237,9 @@ def assign(task_id: str) -> Response:
 
 
 def _back_to(task_id: str) -> str:
-    target = request.form.get("next", "")
-    parts = urlsplit(target)
-    local = (
-        target.startswith("/")
-        and not target.startswith("//")
-        and "\\" not in target
-        and not parts.scheme
-        and not parts.netloc
+    return safe_redirect_target(
+        request.form.get("next"), url_for("tasks.show", task_id=task_id)
     )
-    return target if local else url_for("tasks.show", task_id=task_id)
 
 
 # -- rendering the task page ---------------------------------------------------------------
