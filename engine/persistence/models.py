@@ -246,8 +246,15 @@ class UserTaskRow(Base):
 
 
 class Event(Base):
+    """An incident's event; append-only (database triggers refuse UPDATE and DELETE)
+    and HMAC-chained per incident (engine.domain.audit).  A batch copy of this
+    table in a later SQLite migration would lose the triggers: re-create them."""
+
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_incident", "incident_id", "id"),)
+    __table_args__ = (
+        Index("ix_events_incident", "incident_id", "id"),
+        Index("ux_events_chain_sequence", "chain", "sequence", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
@@ -256,6 +263,39 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(40), index=True)
     task: Mapped[str | None] = mapped_column(String(200), nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    chain: Mapped[str] = mapped_column(String(80))
+    sequence: Mapped[int] = mapped_column(Integer)
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AdminEvent(Base):
+    """A change to users, roles, tokens, SLA policies, calendars or process
+    definitions, in the `admin` chain; append-only like `events`."""
+
+    __tablename__ = "admin_events"
+    __table_args__ = (Index("ux_admin_events_chain_sequence", "chain", "sequence", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(80))
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    chain: Mapped[str] = mapped_column(String(80))
+    sequence: Mapped[int] = mapped_column(Integer)
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The newest link of each audit chain: appending locks this row, so two
+    transactions never both extend the same link."""
+
+    __tablename__ = "audit_chain_heads"
+
+    chain: Mapped[str] = mapped_column(String(80), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class Note(Base):

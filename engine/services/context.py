@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from engine.domain.roles import LANE_ROLES
 from engine.domain.script_helpers import HELPER_NAMES
+from engine.persistence.audit_key import audit_key_for, register_audit_key
 from engine.persistence.db import Database
 from engine.persistence.models import DEFAULT_LOCALE, DEFAULT_TIMEZONE
 from engine.services.heavy import HeavyReads
@@ -43,3 +44,10 @@ class ServiceContext:
     helper_names: frozenset[str] = HELPER_NAMES
     lane_roles: frozenset[str] = LANE_ROLES
     heavy: HeavyReads = field(default_factory=HeavyReads)
+    # Signs the audit chains; empty: ITSM_AUDIT_KEY or the installation's key file.
+    audit_key: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not self.audit_key:
+            self.audit_key = audit_key_for(self.db.url)
+        register_audit_key(self.db.engine, self.audit_key)

@@ -1,5 +1,8 @@
 """Append-only incident events, with the clock-relevant ones at hand for the SLA.
 
+Each event is linked into its incident's audit chain when it is flushed
+(engine.services.audit.chains); the database refuses to change or delete it.
+
 The clock events are read from the database only when a use case needs them
 (most task completions do not move a clock).
 """
@@ -14,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from engine.domain.sla import ClockSegment, ClockState
 from engine.persistence.models import Event, Incident
+from engine.services.audit import chains as audit_chains
 from engine.services.sla.clocks import (
     RESPONSE_STOP_TASK,
     STAGE_ENTERED,
@@ -85,10 +89,11 @@ class EventLog:
     def add(
         self, type_: str, actor: str, at: datetime, task: str | None = None, **data: Any
     ) -> None:
-        self.session.add(
+        audit_chains.stage(
+            self.session,
             Event(
                 incident_id=self.incident.id, at=at, actor=actor, type=type_, task=task, data=data
-            )
+            ),
         )
         if moves_a_clock(type_, task):
             self._added.append(LoggedEvent(at, type_, task, data.get("stage")))

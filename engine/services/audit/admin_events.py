@@ -1,0 +1,108 @@
+"""Administration events: who changed users, roles, tokens, SLA policies,
+calendars or process definitions, and what changed — in the `admin` chain,
+written in the transaction of the change itself.  Never a secret: passwords,
+hashes and tokens are left out; the data says what happened to whom."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.domain.audit import ADMIN_CHAIN
+from engine.persistence.models import AdminEvent
+from engine.services.audit import chains
+from engine.services.context import Actor, ServiceContext
+from engine.services.errors import Forbidden
+
+USER_CREATED = "user_created"
+USER_ROLES_CHANGED = "user_roles_changed"
+USER_ACTIVATED = "user_activated"
+USER_DEACTIVATED = "user_deactivated"
+PASSWORD_RESET = "password_reset"
+PASSWORD_CHANGED = "password_changed"
+TOKEN_ISSUED = "token_issued"
+TOKENS_REVOKED = "tokens_revoked"
+SLA_POLICY_CHANGED = "sla_policy_changed"
+CALENDAR_CREATED = "calendar_created"
+CALENDAR_CHANGED = "calendar_changed"
+CALENDAR_DELETED = "calendar_deleted"
+PROCESS_DEPLOYED = "process_deployed"
+DRAFT_SAVED = "draft_saved"
+DRAFT_DELETED = "draft_deleted"
+DRAFT_DEPLOYED = "draft_deployed"
+
+ADMIN_EVENT_TYPES = frozenset(
+    {
+        USER_CREATED,
+        USER_ROLES_CHANGED,
+        USER_ACTIVATED,
+        USER_DEACTIVATED,
+        PASSWORD_RESET,
+        PASSWORD_CHANGED,
+        TOKEN_ISSUED,
+        TOKENS_REVOKED,
+        SLA_POLICY_CHANGED,
+        CALENDAR_CREATED,
+        CALENDAR_CHANGED,
+        CALENDAR_DELETED,
+        PROCESS_DEPLOYED,
+        DRAFT_SAVED,
+        DRAFT_DELETED,
+        DRAFT_DEPLOYED,
+    }
+)
+# The actor of a change made where nobody is signed in: the command line, setup.
+SYSTEM_ACTOR = "system"
+PAGE_SIZE = 25
+# Counting stops here: a total above it is reported as this, not exact.
+EXACT_TOTAL_UP_TO = 10_000
+
+
+def record(session: Session, actor: str, type_: str, at: datetime, **data: Any) -> None:
+    """Add an administration event to the caller's transaction."""
+    if type_ not in ADMIN_EVENT_TYPES:
+        raise ValueError(f"unknown administration event type {type_!r}")
+    chains.stage(session, AdminEvent(chain=ADMIN_CHAIN, at=at, actor=actor, type=type_, data=data))
+
+
+def admin_event_page(
+    ctx: ServiceContext, actor: Actor, *, limit: int = PAGE_SIZE, offset: int = 0
+) -> dict[str, Any]:
+    """`{items, total}` newest first (`total_exact: false` when counting stopped)."""
+    if "admin" not in actor.roles:
+        raise Forbidden("only an administrator reads the administration events")
+    with ctx.db.read() as session:
+        rows = session.scalars(
+            select(AdminEvent)
+            .where(AdminEvent.chain == ADMIN_CHAIN)
+            .order_by(AdminEvent.sequence.desc())
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        capped = (
+            select(AdminEvent.id)
+            .where(AdminEvent.chain == ADMIN_CHAIN)
+            .limit(EXACT_TOTAL_UP_TO + 1)
+            .subquery()
+        )
+        counted = session.scalar(select(func.count()).select_from(capped)) or 0
+    page: dict[str, Any] = {
+        "items": [
+            {
+                "id": row.id,
+                "sequence": row.sequence,
+                "at": row.at.isoformat(),
+                "actor": row.actor,
+                "type": row.type,
+                "data": row.data,
+            }
+            for row in rows
+        ],
+        "total": min(counted, EXACT_TOTAL_UP_TO),
+    }
+    if counted > EXACT_TOTAL_UP_TO:
+        page["total_exact"] = False
+    return page
