@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from engine.persistence.db import Database
 from engine.persistence.migrate import migrate
 from engine.services.context import ServiceContext
 from engine.services.errors import Conflict, Invalid
+from engine.services.ops import backup
 from engine.services.ops.worker import TimerWorker
 from engine.services.people import users
 from engine.services.process import definitions
@@ -93,6 +95,14 @@ def _parser() -> argparse.ArgumentParser:
     lint = sub.add_parser("lint", help="check a BPMN file without deploying it")
     lint.add_argument("file", type=Path)
     lint.set_defaults(handler=_lint)
+
+    backup_command = sub.add_parser("backup", help="write a backup of the database and files")
+    backup_command.add_argument("file", type=Path)
+    backup_command.set_defaults(handler=_backup)
+
+    restore_command = sub.add_parser("restore", help="restore a backup into an empty database")
+    restore_command.add_argument("file", type=Path)
+    restore_command.set_defaults(handler=_restore)
     return parser
 
 
@@ -211,6 +221,34 @@ def _lint(args: argparse.Namespace) -> int:
         print(f"itsm: {args.file}: {len(problems)} problem(s)", file=sys.stderr)
         return 1
     print(f"itsm: {args.file}: no problems")
+    return 0
+
+
+def _attachment_dir() -> Path | None:
+    configured = os.environ.get("ITSM_ATTACHMENT_DIR", "").strip()
+    return Path(configured) if configured else None
+
+
+def _backup(args: argparse.Namespace) -> int:
+    # No migration first: a backup is taken of the database as it is, e.g. before an upgrade.
+    context = ServiceContext(db=Database(Settings().database_url))
+    summary = backup.create_backup(context, args.file, _attachment_dir())
+    print(
+        f"itsm: backed up {summary.database} ({summary.method}, schema {summary.revision}, "
+        f"{sum(summary.tables.values())} rows in {len(summary.tables)} tables, "
+        f"{summary.attachments} attachments) to {args.file} ({summary.size} bytes)"
+    )
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    context = ServiceContext(db=Database(Settings().database_url))
+    summary = backup.restore_backup(context, args.file, _attachment_dir())
+    print(
+        f"itsm: restored {args.file} into {summary.database} ({summary.method}, schema "
+        f"{summary.revision}, now {summary.head}; {sum(summary.tables.values())} rows in "
+        f"{len(summary.tables)} tables, {summary.attachments} attachments)"
+    )
     return 0
 
 
