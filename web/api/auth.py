@@ -15,6 +15,8 @@ from engine.services.people.users import (
 )
 from web.api import api_blueprint
 from web.api.common import json_body, services
+from web.api.openapi import operation
+from web.api.schemas import ref
 from web.signin_limits import Refused, client_address, current_limits
 
 TOO_MANY = "too many sign-in attempts; retry later"
@@ -39,6 +41,18 @@ def _strings(body: Any, *names: str) -> dict[str, str]:
 
 
 @api_blueprint.post("/auth/token")
+@operation(
+    summary="Sign in: a bearer token",
+    tags=["auth"],
+    public=True,
+    request=ref("Credentials"),
+    responses={
+        200: ref("Token"),
+        401: "wrong username or password",
+        422: "username or password missing",
+        429: "too many sign-in attempts: `details.retry_after` seconds",
+    },
+)
 def create_token() -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
     given = _strings(json_body(), "username", "password")
     username, address = given["username"], client_address()
@@ -61,6 +75,19 @@ def create_token() -> tuple[Response, int] | tuple[Response, int, dict[str, str]
 
 
 @api_blueprint.post("/auth/password")
+@operation(
+    summary="Change your own password: a new token, every other revoked",
+    tags=["auth"],
+    for_reset_accounts=True,
+    request=ref("PasswordChange"),
+    responses={
+        200: ref("Token"),
+        401: "no valid token, or the user was deactivated",
+        409: "the password was changed meanwhile; sign in again",
+        422: "wrong current password, or a new one the password policy refuses",
+        429: "too many attempts: `details.retry_after` seconds",
+    },
+)
 def change_own_password() -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
     """`{current_password, new_password}`: every token of the user is revoked and a new
     one returned. The one endpoint a user whose password was reset may call."""

@@ -3,17 +3,44 @@ from __future__ import annotations
 from flask import Response, jsonify, request
 
 from engine.services.incidents import commands as use_cases
+from engine.services.incidents.commands import STATUSES
 from web.api import api_blueprint
 from web.api.common import current_actor, json_body, services
+from web.api.openapi import PAGING, Param, Reply, operation
+from web.api.schemas import PRIORITY, array, enum, ref
+
+TAGS = ["incidents"]
+ID = {"incident_id": "the incident's numeric id"}
+NOT_VISIBLE = "no such incident, or not one you may see"
 
 
 @api_blueprint.post("/incidents")
+@operation(
+    summary="Report an incident",
+    tags=TAGS,
+    request=ref("NewIncident"),
+    responses={
+        201: Reply("The new incident, its first task ready", ref("Incident")),
+        404: "the incident process is not deployed",
+        422: "invalid fields, or a process script failed (`details` names the element)",
+    },
+)
 def create_incident() -> tuple[Response, int]:
     actor = current_actor()
     return jsonify(use_cases.create_incident(services(), actor, json_body())), 201
 
 
 @api_blueprint.get("/incidents")
+@operation(
+    summary="Incidents you may see, newest first",
+    tags=TAGS,
+    query=[
+        Param("status", enum(STATUSES)),
+        Param("priority", PRIORITY),
+        *PAGING,
+    ],
+    responses={200: ref("IncidentPage"), 422: "a query parameter is invalid"},
+)
 def list_incidents() -> Response:
     actor = current_actor()
     args = request.args
@@ -30,33 +57,94 @@ def list_incidents() -> Response:
 
 
 @api_blueprint.get("/incidents/<int:incident_id>")
+@operation(
+    summary="One incident with its SLA, open tasks, links and events",
+    tags=TAGS,
+    path=ID,
+    responses={200: ref("Incident"), 404: NOT_VISIBLE},
+)
 def get_incident(incident_id: int) -> Response:
     return jsonify(use_cases.get_incident(services(), current_actor(), incident_id))
 
 
 @api_blueprint.patch("/incidents/<int:incident_id>")
+@operation(
+    summary="Reclassify: impact, urgency, category (recomputes priority and due times)",
+    tags=TAGS,
+    path=ID,
+    request=ref("Classification"),
+    responses={
+        200: Reply("The incident, events left out", ref("Incident")),
+        403: "only the service desk, engineers and the incident manager reclassify",
+        404: NOT_VISIBLE,
+        409: "the incident is closed",
+        422: "unknown field, value not an option of the form, or nothing to change",
+    },
+)
 def patch_incident(incident_id: int) -> Response:
     actor = current_actor()
     return jsonify(use_cases.patch_incident(services(), actor, incident_id, json_body()))
 
 
 @api_blueprint.get("/incidents/<int:incident_id>/notes")
+@operation(
+    summary="The incident's notes (internal ones for staff only)",
+    tags=TAGS,
+    path=ID,
+    responses={200: array(ref("Note")), 404: NOT_VISIBLE},
+)
 def list_notes(incident_id: int) -> Response:
     return jsonify(use_cases.list_notes(services(), current_actor(), incident_id))
 
 
 @api_blueprint.post("/incidents/<int:incident_id>/notes")
+@operation(
+    summary="Add a note; the reporter's note resumes an incident awaiting the reporter",
+    tags=TAGS,
+    path=ID,
+    request=ref("NewNote"),
+    responses={
+        201: Reply("The note", ref("Note")),
+        403: "only the reporter and staff write notes; internal notes only staff",
+        404: NOT_VISIBLE,
+        422: "`text` missing or too long, `internal` not a boolean",
+    },
+)
 def add_note(incident_id: int) -> tuple[Response, int]:
     actor = current_actor()
     return jsonify(use_cases.add_note(services(), actor, incident_id, json_body())), 201
 
 
 @api_blueprint.post("/incidents/<int:incident_id>/suspend")
+@operation(
+    summary="Suspend: the SLA clocks stop",
+    tags=TAGS,
+    path=ID,
+    request=ref("Suspension"),
+    responses={
+        200: Reply("The incident, events left out", ref("Incident")),
+        403: "only the service desk, engineers and the incident manager suspend",
+        404: NOT_VISIBLE,
+        409: "the incident is already suspended, or closed",
+        422: "`reason` missing, unknown `category`, `resume_by` not a future time",
+    },
+)
 def suspend(incident_id: int) -> Response:
     actor = current_actor()
     return jsonify(use_cases.suspend(services(), actor, incident_id, json_body()))
 
 
 @api_blueprint.post("/incidents/<int:incident_id>/resume")
+@operation(
+    summary="Resume: the SLA clocks run again",
+    tags=TAGS,
+    path=ID,
+    responses={
+        200: Reply("The incident, events left out", ref("Incident")),
+        403: "only the service desk, engineers and the incident manager resume",
+        404: NOT_VISIBLE,
+        409: "the incident is not suspended",
+    },
+)
 def resume(incident_id: int) -> Response:
     return jsonify(use_cases.resume(services(), current_actor(), incident_id))

@@ -11,6 +11,7 @@ csrf = CSRFProtect()
 def init_ui(app: Flask) -> None:
     from web.api import api_blueprint
     from web.ui.admin import admin_blueprint
+    from web.ui.apidocs import apidocs_blueprint
     from web.ui.auth import auth_blueprint
     from web.ui.calendars import calendars_blueprint
     from web.ui.filters import register_filters
@@ -37,5 +38,6 @@ def init_ui(app: Flask) -> None:
         sla_blueprint,
         calendars_blueprint,
         process_blueprint,
+        apidocs_blueprint,
     ):
         app.register_blueprint(blueprint)
