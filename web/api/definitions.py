@@ -9,7 +9,7 @@ from engine.services.revision import migration
 from web.api import api_blueprint
 from web.api.common import bpmn_body, current_actor, json_body, services
 from web.api.openapi import BPMN_DOWNLOAD, BPMN_UPLOAD, Param, Reply, operation
-from web.api.schemas import STRING, array, ref
+from web.api.schemas import ID, STRING, array, ref
 from web.security import xml_download
 
 TAGS = ["process definitions"]
@@ -79,8 +79,8 @@ def deploy() -> tuple[Response, int]:
     tags=TAGS,
     path={"key": KEY_VERSION["key"]},
     query=[
-        Param("from", {"type": "integer", "minimum": 0}, "a version", required=True),
-        Param("to", {"type": "integer", "minimum": 0}, "another version", required=True),
+        Param("from", ID, "a version", required=True),
+        Param("to", ID, "another version", required=True),
     ],
     responses={
         200: ref("VersionDiff"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from engine.domain.calendars import WEEKDAY_KEYS
+from engine.domain.forms import ALLOWED_FIELD_TYPES
 from engine.domain.sla import ClockStateName, SegmentMode
 from engine.services.incidents.commands import (
     CHANNELS,
@@ -23,11 +24,13 @@ from engine.services.incidents.commands import (
     SUSPEND_CATEGORIES,
     TEXT_LIMITS,
 )
+from engine.services.incidents.pages import PHASES
 from engine.services.revision.migration import MAX_PER_REQUEST
 from engine.services.sla.clocks import STAGES
 from engine.services.sla.policies import MAX_SECONDS, PRIORITIES
 from engine.services.sla.thresholds import MARKS
 from engine.workflow.diff import ASPECTS
+from web.input_guard import MAX_ID
 
 Schema = dict[str, Any]
 
@@ -41,6 +44,8 @@ DATE: Schema = {"type": "string", "format": "date"}
 PRIORITY: Schema = {"type": "integer", "minimum": min(PRIORITIES), "maximum": max(PRIORITIES)}
 LEVEL: Schema = {"type": "integer", "minimum": 1, "maximum": 3}
 SECONDS: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_SECONDS}
+# A row id or version: what a BIGINT column holds (web/input_guard.py).
+ID: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
 
 
 def ref(name: str) -> Schema:
@@ -127,7 +132,7 @@ _SUMMARY_PROPERTIES: dict[str, Schema] = {
     "channel": enum(CHANNELS),
     "category": nullable(STRING),
     "status": enum(STATUSES),
-    "phase": enum(("identify", "investigate", "resolve", "closed")),
+    "phase": enum(PHASES),
     "priority": nullable(PRIORITY),
     "impact": nullable(LEVEL),
     "urgency": nullable(LEVEL),
@@ -307,7 +312,7 @@ _FORM_FIELD = answer(
     {
         "id": STRING,
         "label": STRING,
-        "type": enum(("string", "long", "boolean", "date", "enum")),
+        "type": enum(ALLOWED_FIELD_TYPES),
         "required": BOOLEAN,
         "required_if": nullable(STRING),
         "readonly": BOOLEAN,
@@ -378,9 +383,7 @@ _MIGRATION_CANDIDATE = answer(
 )
 _MIGRATION_REQUEST = body(
     {
-        "incident_ids": array(
-            {"type": "integer", "minimum": 0}, minItems=1, maxItems=MAX_PER_REQUEST
-        )
+        "incident_ids": array(ID, minItems=1, maxItems=MAX_PER_REQUEST)
     },
     required=("incident_ids",),
     closed=True,
