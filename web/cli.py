@@ -82,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     create = user_sub.add_parser("create", help="create a user; the password is read from stdin")
     create.add_argument("username")
     create.add_argument("--role", action="append", required=True, choices=sorted(ALL_ROLES))
+    create.add_argument(
+        "--org",
+        metavar="ORG",
+        help="a vendor's organisation (default: default); created if it does not exist yet",
+    )
     create.set_defaults(handler=_user_create)
 
     demo = sub.add_parser("demo", help="create one demo user per role and print passwords")
@@ -163,8 +168,11 @@ def _worker(args: argparse.Namespace) -> int:
 def _user_create(args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\n")
     context = prepared_context(Settings())
-    users.create_user(context, args.username, password, args.role)
-    print(f"itsm: created user {args.username} ({', '.join(args.role)})")
+    created = users.create_user(
+        context, args.username, password, args.role, vendor_org=args.org, create_org_as="cli"
+    )
+    org = f", organisation {created.vendor_org}" if created.vendor_org else ""
+    print(f"itsm: created user {args.username} ({', '.join(args.role)}{org})")
     return 0
 
 

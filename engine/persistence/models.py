@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy.engine import Dialect
@@ -74,6 +75,9 @@ class User(Base):
     timezone: Mapped[str] = mapped_column(
         String(60), default=DEFAULT_TIMEZONE, server_default=DEFAULT_TIMEZONE
     )
+    # A vendor's organisation (a `vendor_organisations` name; None for everyone else).
+    # A name, not a foreign key: SQLite cannot drop a foreign-key column in place.
+    vendor_org: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
     roles: Mapped[list[UserRole]] = relationship(
         cascade="all, delete-orphan", back_populates="user"
     )
@@ -89,6 +93,22 @@ class UserRole(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     role: Mapped[str] = mapped_column(String(40), primary_key=True)
     user: Mapped[User] = relationship(back_populates="roles")
+
+
+class VendorOrganisation(Base):
+    """A vendor company: its vendors see only the incidents escalated to it."""
+
+    __tablename__ = "vendor_organisations"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(80))
+
+
+# `ACME` and `acme` would be one company to the people choosing between them.
+Index(
+    "ux_vendor_organisations_folded_name", func.lower(VendorOrganisation.name), unique=True
+)
 
 
 class ApiToken(Base):
@@ -228,6 +248,7 @@ class UserTaskRow(Base):
         Index("ix_user_tasks_state_lane", "state", "lane", "created_at"),
         Index("ix_user_tasks_claimed_by", "claimed_by"),
         Index("ix_user_tasks_incident", "incident_id", "state"),
+        Index("ix_user_tasks_vendor_org", "vendor_org", "incident_id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -241,6 +262,8 @@ class UserTaskRow(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     closed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    # The vendor organisation a vendor-lane task was handed to (None in other lanes).
+    vendor_org: Mapped[str | None] = mapped_column(String(80), nullable=True)
 
     claimant: Mapped[User | None] = relationship(lazy="joined")
 

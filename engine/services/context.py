@@ -30,6 +30,8 @@ class Actor:
     locale: str = DEFAULT_LOCALE
     timezone: str = DEFAULT_TIMEZONE
     session_version: int = 0
+    # A vendor's organisation: they see only the incidents escalated to it.
+    vendor_org: str | None = None
 
     def has_any(self, roles: frozenset[str] | set[str]) -> bool:
         return bool(self.roles & roles)

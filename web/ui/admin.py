@@ -1,5 +1,5 @@
 """User administration: create users, change their roles, (de)activate them, reset
-their passwords.
+their passwords, and keep the vendor organisations and who belongs to which.
 
 Only administrators reach these pages; the check runs on every request.
 """
@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 
 from engine.domain.roles import ALL_ROLES
 from engine.services.errors import Conflict, Invalid
+from engine.services.people import organisations as organisation_service
 from engine.services.people import users as user_service
 from web.ui import labels, passwords
 from web.ui.session import actor, roles_required, services
@@ -42,6 +43,14 @@ def _translated(field: str, message: object) -> str:
         return _("Choose at least one role.")
     if field == "roles" and text.startswith("unknown role"):
         return _("Choose only roles from the list.")
+    if field in ("org", "name") and text == organisation_service.NAME_RULE:
+        return _(
+            "Use 1 to 80 letters (A-Z), digits, '.', '_' or '-', starting with a letter or digit."
+        )
+    if field == "org" and text == organisation_service.UNKNOWN:
+        return _("Choose an organisation from the list.")
+    if field == "org" and text == organisation_service.NOT_A_VENDOR:
+        return _("Only a vendor user belongs to an organisation.")
     return text
 
 
@@ -62,7 +71,7 @@ def _page_html(**context: Any) -> str:
         users=user_service.list_users(services()),
         role_order=ROLE_ORDER,
         me=actor().username,
-        new=context.pop("new", {"username": "", "display_name": "", "roles": []}),
+        new=context.pop("new", {"username": "", "display_name": "", "roles": [], "org": ""}),
         new_errors=context.pop("new_errors", {}),
         role_values=context.pop("role_values", {}),
         role_errors=context.pop("role_errors", {}),
@@ -70,6 +79,12 @@ def _page_html(**context: Any) -> str:
         reset_errors=context.pop("reset_errors", {}),
         reset=context.pop("reset", None),
         pending=user_service.password_change_pending(services()),
+        organisations=organisation_service.list_organisations(services()),
+        vendor_orgs=organisation_service.vendor_orgs_by_username(services()),
+        org_values=context.pop("org_values", {}),
+        org_errors=context.pop("org_errors", {}),
+        new_org=context.pop("new_org", ""),
+        new_org_errors=context.pop("new_org_errors", {}),
         password_hint=passwords.policy_hint(),
         **context,
     )
@@ -93,13 +108,16 @@ def create_user() -> PageResult | Response:
     display_name = request.form.get("display_name", "").strip()
     password = request.form.get("password", "")
     roles = request.form.getlist("roles")
+    org = request.form.get("org", "").strip()
     # The typed values come back on an error page; the password never does.
-    typed = {"username": username, "display_name": display_name, "roles": roles}
+    typed = {"username": username, "display_name": display_name, "roles": roles, "org": org}
     if len(display_name) > DISPLAY_NAME_MAX:
         errors = {"display_name": _("Use at most %(n)d characters.", n=DISPLAY_NAME_MAX)}
         return _page(422, new=typed, new_errors=errors)
     try:
-        user_service.create_user(services(), username, password, roles, display_name)
+        user_service.create_user(
+            services(), username, password, roles, display_name, vendor_org=org or None
+        )
     except Invalid as exc:
         return _page(422, new=typed, new_errors=_messages(exc.details))
     except Conflict:
@@ -171,3 +189,35 @@ def reset_password(username: str) -> PageResult | tuple[str, int, dict[str, str]
         abort(404)
     page = _page_html(reset={"username": username, "password": temporary})
     return page, 200, {"Cache-Control": "no-store"}
+
+
+@admin_blueprint.post("/users/<username>/org")
+@roles_required("admin")
+def change_org(username: str) -> PageResult | Response:
+    _require_user(username)
+    org = request.form.get("org", "").strip()
+    try:
+        moved_to = organisation_service.set_vendor_org(services(), actor(), username, org)
+    except Invalid as exc:
+        found = _messages(exc.details)
+        if "username" in found:
+            abort(404)
+        message = found.get("org", _("Please check the values."))
+        return _page(422, org_values={username: org}, org_errors={username: message})
+    flash(_("%(username)s now works for %(org)s.", username=username, org=moved_to), "success")
+    return redirect(url_for("admin.users"))
+
+
+@admin_blueprint.post("/organisations")
+@roles_required("admin")
+def create_organisation() -> PageResult | Response:
+    name = request.form.get("name", "").strip()
+    try:
+        organisation_service.create_organisation(services(), actor(), name)
+    except Invalid as exc:
+        return _page(422, new_org=name, new_org_errors=_messages(exc.details))
+    except Conflict:
+        errors = {"name": _("This organisation already exists.")}
+        return _page(409, new_org=name, new_org_errors=errors)
+    flash(_("Vendor organisation %(name)s created.", name=name), "success")
+    return redirect(url_for("admin.users"))

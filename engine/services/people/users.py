@@ -16,6 +16,7 @@ from engine.domain.roles import ALL_ROLES
 from engine.persistence.models import ApiToken, User, UserRole
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid, Unauthorized
+from engine.services.people import organisations
 
 # Passwords are hashed and checked outside every transaction (scrypt takes tens of
 # milliseconds): a write only stores a hash computed before it and re-checks that the
@@ -92,6 +93,7 @@ def actor_of(user: User) -> Actor:
         locale=user.locale,
         timezone=user.timezone,
         session_version=user.session_version,
+        vendor_org=user.vendor_org,
     )
 
 
@@ -195,6 +197,7 @@ def set_roles(ctx: ServiceContext, username: str, roles: list[str]) -> None:
         user.roles = [r for r in user.roles if r.role in wanted]
         held = {r.role for r in user.roles}
         user.roles.extend(UserRole(role=r) for r in sorted(wanted - held))
+        organisations.follow_roles(session, user, ctx.now())
 
 
 def usernames_with_role(ctx: ServiceContext, role: str) -> list[str]:
@@ -210,8 +213,17 @@ def usernames_with_role(ctx: ServiceContext, role: str) -> list[str]:
 
 
 def create_user(
-    ctx: ServiceContext, username: str, password: str, roles: list[str], display_name: str = ""
+    ctx: ServiceContext,
+    username: str,
+    password: str,
+    roles: list[str],
+    display_name: str = "",
+    *,
+    vendor_org: str | None = None,
+    create_org_as: str | None = None,
 ) -> Actor:
+    """A vendor joins `vendor_org` (else `default`); an unknown organisation is
+    refused unless `create_org_as` names who creates it (the command line)."""
     errors: dict[str, str] = {}
     if (
         not username
@@ -225,6 +237,14 @@ def create_user(
         errors["roles"] = "at least one role is required"
     elif unknown:
         errors["roles"] = f"unknown role(s): {', '.join(unknown)}"
+    if vendor_org is not None:
+        org_problem = (
+            organisations.NOT_A_VENDOR
+            if organisations.VENDOR_ROLE not in roles
+            else organisations.name_problem(vendor_org)
+        )
+        if org_problem:
+            errors["org"] = org_problem
     if errors:
         raise Invalid("invalid user", errors)
     password_hash = hash_password(password)
@@ -241,6 +261,10 @@ def create_user(
             created_at=now,
             roles=[UserRole(role=r) for r in sorted(set(roles))],
         )
+        if organisations.VENDOR_ROLE in roles:
+            user.vendor_org = organisations.resolve(
+                session, vendor_org, now, create_as=create_org_as
+            )
         session.add(user)
         session.flush()
         return actor_of(user)
@@ -391,6 +415,7 @@ def actor_for_token(ctx: ServiceContext, token: str, *, password_change: bool = 
                 User.username,
                 User.active,
                 User.must_change_password,
+                User.vendor_org,
                 UserRole.role,
             )
             .join(User, User.id == ApiToken.user_id)
@@ -399,14 +424,19 @@ def actor_for_token(ctx: ServiceContext, token: str, *, password_change: bool = 
         ).all()
     if not rows:
         raise Unauthorized("unknown token")
-    expires_at, revoked_at, user_id, username, active, must_change, _ = rows[0]
+    expires_at, revoked_at, user_id, username, active, must_change, vendor_org, _ = rows[0]
     if revoked_at is not None or expires_at <= ctx.now():
         raise Unauthorized("token expired or revoked")
     if not active:
         raise Unauthorized("user deactivated")
     if must_change and not password_change:
         raise Forbidden(PASSWORD_CHANGE_FIRST)
-    return Actor(id=user_id, username=username, roles=frozenset(r[6] for r in rows if r[6]))
+    return Actor(
+        id=user_id,
+        username=username,
+        roles=frozenset(r[7] for r in rows if r[7]),
+        vendor_org=vendor_org,
+    )
 
 
 def _token_hash(token: str) -> str:
