@@ -16,7 +16,17 @@ ROOT = Path(__file__).resolve().parent.parent
 ENGINE = ROOT / "engine"
 SERVICES = ENGINE / "services"
 # The service areas, innermost first: an area may import only areas listed before it.
-AREA_ORDER = ("audit", "sla", "process", "people", "incidents", "tasks", "revision", "ops")
+AREA_ORDER = (
+    "telemetry",
+    "audit",
+    "sla",
+    "process",
+    "people",
+    "incidents",
+    "tasks",
+    "revision",
+    "ops",
+)
 
 
 def _module_name(path: Path) -> str:

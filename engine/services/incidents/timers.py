@@ -32,6 +32,7 @@ from engine.services.sla.thresholds import (
     current_specs,
     schedule,
 )
+from engine.services.telemetry import metrics
 from engine.workflow.runtime import StepOutcome
 
 log = logging.getLogger("itsm.worker")
@@ -83,6 +84,7 @@ def fire_incident(
             # A stage clock's breach is the lane's: KPIs per tier read it from `lane`.
             lane = {"lane": clock} if clock in STAGES else {}
             events.add(kind, SYSTEM, now, clock=clock, percent=mark, delay_seconds=delay, **lane)
+            metrics.count_sla_firing(session, kind, delay)
             done.add((clock, mark))
             fired += 1
             if mark == 100 and clock not in STAGES:

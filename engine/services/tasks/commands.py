@@ -24,6 +24,7 @@ from engine.services.incidents.progress import (
 from engine.services.incidents.views import incident_detail, task_summary
 from engine.services.incidents.visibility import can_see, visible_condition
 from engine.services.process.definitions import spec_source
+from engine.services.telemetry import metrics
 from engine.workflow.definitions import UserTaskSpec
 from engine.workflow.runtime import StepOutcome, TaskNotFound, TaskNotReady
 
@@ -124,6 +125,7 @@ def complete_task(
                 )
                 if incident.row_version != seen_version:
                     raise IncidentMoved  # rolls this write back; the step runs again
+                metrics.count_task_completion(session, row.lane)  # at commit
                 ready = apply_outcome(
                     ctx, session, incident, log, outcome, actor.username, row, values
                 )
