@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify, request, stream_with_context
 
 from engine.services.incidents import commands as use_cases
-from engine.services.incidents.commands import STATUSES
+from engine.services.incidents import export, pages
+from engine.services.incidents.commands import CHANNELS, STATUSES
 from web.api import api_blueprint
 from web.api.common import current_actor, json_body, services
-from web.api.openapi import PAGING, Param, Reply, operation
-from web.api.schemas import PRIORITY, array, enum, ref
+from web.api.openapi import PAGING, Content, Param, Reply, operation
+from web.api.schemas import PRIORITY, STRING, array, enum, ref
 
 TAGS = ["incidents"]
 ID = {"incident_id": "the incident's numeric id"}
@@ -148,3 +149,44 @@ def suspend(incident_id: int) -> Response:
 )
 def resume(incident_id: int) -> Response:
     return jsonify(use_cases.resume(services(), current_actor(), incident_id))
+
+
+CSV_DOWNLOAD = Content(
+    "text/csv",
+    {
+        "type": "string",
+        "description": "UTF-8 with a BOM; one header row: " + ",".join(export.COLUMNS),
+    },
+    headers={
+        "Content-Disposition": {**STRING, "description": 'attachment; filename="incidents.csv"'}
+    },
+)
+
+
+@api_blueprint.get("/incidents.csv")
+@operation(
+    summary="The incidents the list's filters match, as a CSV download",
+    tags=TAGS,
+    query=[
+        Param("q", STRING, "in the number, title or contact"),
+        Param("status", enum(STATUSES)),
+        Param("priority", PRIORITY),
+        Param("phase", enum(pages.PHASES)),
+        Param("category", STRING),
+        Param("channel", enum(CHANNELS)),
+        Param("major", enum(pages.MAJOR_VALUES)),
+        Param("sort", enum(tuple(pages.SORT_COLUMNS))),
+        Param("direction", enum(pages.DIRECTIONS)),
+    ],
+    responses={200: Reply("Every matching incident", CSV_DOWNLOAD), 422: "a filter is invalid"},
+)
+def export_incidents_csv() -> Response:
+    """Every incident the list's filters match (`q`, `status`, `priority`, `phase`,
+    `category`, `channel`, `major`, `sort`, `direction`, as on the incident list page), as
+    a CSV download streamed in batches: an export, so not paged."""
+    actor = current_actor()
+    query = pages.parse_query(request.args)
+    chunks = export.incidents_csv(services(), actor, query)
+    response = Response(stream_with_context(chunks), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{export.FILENAME}"'
+    return response
