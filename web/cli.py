@@ -10,10 +10,14 @@ import signal
 import sys
 from pathlib import Path
 
+from sqlalchemy import inspect
+
 from engine.domain.roles import ALL_ROLES, LANE_ROLES
 from engine.domain.script_helpers import HELPER_NAMES
+from engine.persistence.audit_key import AuditKeyError
 from engine.persistence.db import Database
 from engine.persistence.migrate import migrate
+from engine.services.audit import verify as audit_verify
 from engine.services.context import ServiceContext
 from engine.services.errors import Conflict, Invalid
 from engine.services.ops import backup
@@ -100,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     lint = sub.add_parser("lint", help="check a BPMN file without deploying it")
     lint.add_argument("file", type=Path)
     lint.set_defaults(handler=_lint)
+
+    audit = sub.add_parser("audit", help="the tamper-evident audit trail")
+    audit_sub = audit.add_subparsers(required=True, metavar="ACTION")
+    verify = audit_sub.add_parser(
+        "verify", help="check every event chain; exit 1 naming the first broken link"
+    )
+    verify.set_defaults(handler=_audit_verify)
 
     backup_command = sub.add_parser("backup", help="write a backup of the database and files")
     backup_command.add_argument("file", type=Path)
@@ -257,6 +268,34 @@ def _restore(args: argparse.Namespace) -> int:
         f"{summary.revision}, now {summary.head}; {sum(summary.tables.values())} rows in "
         f"{len(summary.tables)} tables, {summary.attachments} attachments)"
     )
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    # No migration first: the database is checked as it is.
+    db = Database(Settings().database_url)
+    try:
+        if not inspect(db.engine).has_table("audit_chain_heads"):
+            print(
+                "itsm: this database has no audit chains yet (schema before 0009)", file=sys.stderr
+            )
+            return 2
+        context = ServiceContext(db=db)
+        result = audit_verify.verify_all(context)
+    except AuditKeyError as exc:
+        print(f"itsm: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    count = result.count
+    if result.failure is not None:
+        print(f"itsm: audit trail broken: {result.failure}", file=sys.stderr)
+        print(
+            f"itsm: {count.events} events in {count.chains} chains checked before it",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"itsm: audit trail verified: {count.chains} chains, {count.events} events")
     return 0
 
 

@@ -48,6 +48,11 @@ class ChainContent:
     data: Mapping[str, Any]
 
 
+def text_digest(text: str) -> str:
+    """What an administration event says about a document it does not copy (a BPMN)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def utc_iso(at: datetime) -> str:
     if at.tzinfo is None:
         raise ValueError("naive datetime in an audited event")

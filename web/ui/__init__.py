@@ -12,6 +12,7 @@ def init_ui(app: Flask) -> None:
     from web.api import api_blueprint
     from web.ui.admin import admin_blueprint
     from web.ui.apidocs import apidocs_blueprint
+    from web.ui.audit import audit_blueprint
     from web.ui.auth import auth_blueprint
     from web.ui.calendars import calendars_blueprint
     from web.ui.filters import register_filters
@@ -35,6 +36,7 @@ def init_ui(app: Flask) -> None:
         tasks_blueprint,
         incidents_blueprint,
         admin_blueprint,
+        audit_blueprint,
         sla_blueprint,
         calendars_blueprint,
         process_blueprint,

@@ -116,7 +116,13 @@ def create_user() -> PageResult | Response:
         return _page(422, new=typed, new_errors=errors)
     try:
         user_service.create_user(
-            services(), username, password, roles, display_name, vendor_org=org or None
+            services(),
+            username,
+            password,
+            roles,
+            display_name,
+            vendor_org=org or None,
+            by=actor().username,
         )
     except Invalid as exc:
         return _page(422, new=typed, new_errors=_messages(exc.details))
@@ -137,7 +143,7 @@ def change_roles(username: str) -> PageResult | Response:
         errors = {username: _("You cannot remove your own administrator role.")}
         return _page(422, role_values={username: roles}, role_errors=errors)
     try:
-        user_service.set_roles(services(), username, roles)
+        user_service.set_roles(services(), username, roles, by=actor().username)
     except Invalid as exc:
         found = _messages(exc.details)
         if "username" in found:
@@ -160,7 +166,7 @@ def change_active(username: str) -> PageResult | Response:
         errors = {username: _("You cannot deactivate yourself.")}
         return _page(422, active_errors=errors)
     try:
-        user_service.set_active(services(), username, active)
+        user_service.set_active(services(), username, active, by=actor().username)
     except Invalid:
         abort(404)
     if active:

@@ -80,6 +80,9 @@ def nav_items() -> list[NavItem]:
         )
     if "admin" in me.roles:
         items.append(NavItem(_("Users"), url_for("admin.users"), request.blueprint == "admin"))
+        items.append(
+            NavItem(_("Audit trail"), url_for("audit.events"), request.blueprint == "audit")
+        )
     return items
 
 

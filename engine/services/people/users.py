@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from engine.domain.passwords import describe, password_problems
 from engine.domain.roles import ALL_ROLES
 from engine.persistence.models import ApiToken, User, UserRole
+from engine.services.audit import admin_events
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid, Unauthorized
 from engine.services.people import organisations
@@ -180,7 +181,9 @@ def password_change_pending(ctx: ServiceContext) -> frozenset[str]:
         )
 
 
-def set_roles(ctx: ServiceContext, username: str, roles: list[str]) -> None:
+def set_roles(
+    ctx: ServiceContext, username: str, roles: list[str], *, by: str = admin_events.SYSTEM_ACTOR
+) -> None:
     unknown = sorted(set(roles) - ALL_ROLES)
     if not roles or unknown:
         message = (
@@ -194,9 +197,20 @@ def set_roles(ctx: ServiceContext, username: str, roles: list[str]) -> None:
         if user is None:
             raise Invalid("unknown user", {"username": "no such user"})
         wanted = set(roles)
+        before = sorted(user.role_names)
         user.roles = [r for r in user.roles if r.role in wanted]
         held = {r.role for r in user.roles}
         user.roles.extend(UserRole(role=r) for r in sorted(wanted - held))
+        if before != sorted(wanted):
+            admin_events.record(
+                session,
+                by,
+                admin_events.USER_ROLES_CHANGED,
+                ctx.now(),
+                username=username,
+                before=before,
+                after=sorted(wanted),
+            )
         organisations.follow_roles(session, user, ctx.now())
 
 
@@ -221,6 +235,7 @@ def create_user(
     *,
     vendor_org: str | None = None,
     create_org_as: str | None = None,
+    by: str = admin_events.SYSTEM_ACTOR,
 ) -> Actor:
     """A vendor joins `vendor_org` (else `default`); an unknown organisation is
     refused unless `create_org_as` names who creates it (the command line)."""
@@ -267,6 +282,15 @@ def create_user(
             )
         session.add(user)
         session.flush()
+        admin_events.record(
+            session,
+            by,
+            admin_events.USER_CREATED,
+            now,
+            username=username,
+            display_name=user.display_name,
+            roles=sorted(set(roles)),
+        )
         return actor_of(user)
 
 
@@ -275,24 +299,44 @@ def user_exists(ctx: ServiceContext, username: str) -> bool:
         return session.scalar(select(User.id).where(User.username == username)) is not None
 
 
-def set_active(ctx: ServiceContext, username: str, active: bool) -> None:
+def set_active(
+    ctx: ServiceContext, username: str, active: bool, *, by: str = admin_events.SYSTEM_ACTOR
+) -> None:
     """Deactivating ends the user's browser sessions and revokes their API tokens
     for good (a later reactivation does not bring either back)."""
     with ctx.db.write() as session:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
             raise Invalid("unknown user", {"username": "no such user"})
+        now = ctx.now()
+        if user.active != active:
+            change = admin_events.USER_ACTIVATED if active else admin_events.USER_DEACTIVATED
+            admin_events.record(session, by, change, now, username=username)
         user.active = active
         if not active:
-            _end_sessions_and_tokens(session, user, ctx.now())
+            _end_sessions_and_tokens(session, user, now, by, "deactivated")
 
 
-def _end_sessions_and_tokens(session: Session, user: User, now: datetime) -> None:
+def _end_sessions_and_tokens(
+    session: Session, user: User, now: datetime, by: str, reason: str
+) -> None:
     user.session_version += 1
+    revoked = 0
     for token in session.scalars(
         select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
     ):
         token.revoked_at = now
+        revoked += 1
+    if revoked:
+        admin_events.record(
+            session,
+            by,
+            admin_events.TOKENS_REVOKED,
+            now,
+            username=user.username,
+            count=revoked,
+            reason=reason,
+        )
 
 
 @dataclass(frozen=True)
@@ -333,8 +377,11 @@ def change_password(
         user.password_hash = password_hash
         user.password_changed_at = now
         user.must_change_password = False
-        _end_sessions_and_tokens(session, user, now)
-        token = _add_token(ctx, session, user.id) if new_token else None
+        admin_events.record(
+            session, actor.username, admin_events.PASSWORD_CHANGED, now, username=user.username
+        )
+        _end_sessions_and_tokens(session, user, now, actor.username, "password changed")
+        token = _add_token(ctx, session, user) if new_token else None
         return PasswordChanged(Account(actor_of(user), False), token)
 
 
@@ -353,7 +400,10 @@ def reset_password(ctx: ServiceContext, by: Actor, username: str) -> str:
         user.password_hash = password_hash
         user.password_changed_at = now
         user.must_change_password = True
-        _end_sessions_and_tokens(session, user, now)
+        admin_events.record(
+            session, by.username, admin_events.PASSWORD_RESET, now, username=user.username
+        )
+        _end_sessions_and_tokens(session, user, now, by.username, "password reset")
     return temporary
 
 
@@ -382,20 +432,28 @@ def issue_token_for_account(
         if user is None or not user.active or user.password_hash != verified.password_hash:
             raise Unauthorized("wrong username or password")
         account = Account(actor_of(user), user.must_change_password)
-        return _add_token(ctx, session, user.id), account
+        return _add_token(ctx, session, user), account
 
 
-def _add_token(ctx: ServiceContext, session: Session, user_id: int) -> IssuedToken:
+def _add_token(ctx: ServiceContext, session: Session, user: User) -> IssuedToken:
     token = secrets.token_urlsafe(32)
     now = ctx.now()
     expires_at = now + ctx.token_ttl
     session.add(
         ApiToken(
             token_hash=_token_hash(token),
-            user_id=user_id,
+            user_id=user.id,
             created_at=now,
             expires_at=expires_at,
         )
+    )
+    admin_events.record(
+        session,
+        user.username,
+        admin_events.TOKEN_ISSUED,
+        now,
+        username=user.username,
+        expires_at=expires_at.isoformat(),
     )
     return IssuedToken(token=token, expires_at=expires_at)
 

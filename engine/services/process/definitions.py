@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.domain.audit import text_digest
 from engine.persistence.models import ProcessDefinition
+from engine.services.audit import admin_events
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.workflow.definitions import CompiledDefinition, DefinitionInvalid, compile_definition
@@ -99,6 +101,16 @@ def _store_version(
         )
         session.add(row)
         session.flush()
+        admin_events.record(
+            session,
+            deployed_by,
+            admin_events.PROCESS_DEPLOYED,
+            row.deployed_at,
+            key=row.key,
+            version=row.version,
+            note=note,
+            bpmn_sha256=text_digest(text),
+        )
         return _info(row)
 
 

@@ -7,13 +7,16 @@ the revision they were based on, so two designers never overwrite each other.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from engine.domain.audit import text_digest
 from engine.persistence.models import ProcessDraft
+from engine.services.audit import admin_events
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.services.process import definitions
@@ -114,6 +117,7 @@ def create_draft(
         )
         session.add(row)
         session.flush()
+        _record(session, actor, admin_events.DRAFT_CREATED, row, now)
         return _summary(row)
 
 
@@ -137,6 +141,7 @@ def save_draft(
             row.updated_by = actor.username
             row.updated_at = ctx.now()
             session.flush()
+            _record(session, actor, admin_events.DRAFT_SAVED, row, row.updated_at)
             return _summary(row)
     except StaleDataError as exc:  # a concurrent save won between the check and the write
         raise Conflict(f"draft {draft_id} was saved by someone else meanwhile; reload it") from exc
@@ -166,10 +171,35 @@ def deploy_draft(
         row = load_draft(session, draft_id)
         if row.revision == revision:  # record it unless edited meanwhile
             row.deployed_version = info.version
+        admin_events.record(
+            session,
+            actor.username,
+            admin_events.DRAFT_DEPLOYED,
+            ctx.now(),
+            draft_id=row.id,
+            revision=revision,
+            key=info.key,
+            version=info.version,
+        )
     return info
 
 
 def delete_draft(ctx: ServiceContext, actor: Actor, draft_id: object) -> None:
     require_designer(actor)
     with ctx.db.write() as session:
-        session.delete(load_draft(session, draft_id))
+        row = load_draft(session, draft_id)
+        _record(session, actor, admin_events.DRAFT_DELETED, row, ctx.now())
+        session.delete(row)
+
+
+def _record(session: Session, actor: Actor, type_: str, row: ProcessDraft, at: datetime) -> None:
+    admin_events.record(
+        session,
+        actor.username,
+        type_,
+        at,
+        draft_id=row.id,
+        name=row.name,
+        revision=row.revision,
+        bpmn_sha256=text_digest(row.bpmn_xml),
+    )

@@ -38,6 +38,7 @@ from engine.domain.calendars import (
     calendar_to_dict,
 )
 from engine.persistence.models import BusinessCalendar, SlaPolicy
+from engine.services.audit import admin_events
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.services.sla import snapshot as policy
@@ -216,6 +217,15 @@ def create_calendar(ctx: ServiceContext, actor: Actor, payload: Any) -> dict[str
             created_at=ctx.now(),
         )
         session.add(row)
+        admin_events.record(
+            session,
+            actor.username,
+            admin_events.CALENDAR_CREATED,
+            row.created_at,
+            name=row.name,
+            timezone=row.timezone,
+            definition=row.definition,
+        )
         try:
             session.flush()
         except IntegrityError as exc:  # created at the same moment by someone else
@@ -238,6 +248,18 @@ def replace_calendar(
         row = session.get(BusinessCalendar, name, with_for_update=True)
         if row is None:
             raise NotFound(f"no business calendar {name!r}")
+        before = {"timezone": row.timezone, "definition": row.definition}
+        after = {"timezone": checked.timezone, "definition": checked.definition}
+        if before != after:
+            admin_events.record(
+                session,
+                actor.username,
+                admin_events.CALENDAR_CHANGED,
+                ctx.now(),
+                name=name,
+                before=before,
+                after=after,
+            )
         row.timezone = checked.timezone
         row.definition = checked.definition
         used = _users(session)
@@ -264,6 +286,15 @@ def delete_calendar(ctx: ServiceContext, actor: Actor, raw_name: object) -> None
                 {"used_by": users},
             )
         session.delete(row)
+        admin_events.record(
+            session,
+            actor.username,
+            admin_events.CALENDAR_DELETED,
+            ctx.now(),
+            name=name,
+            timezone=row.timezone,
+            definition=row.definition,
+        )
         audit.info("business calendar %s deleted by %s", name, actor.username)
 
 

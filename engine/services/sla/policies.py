@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.persistence.models import BusinessCalendar, SlaPolicy, SlaPolicyVersion
+from engine.services.audit import admin_events
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.services.sla.clocks import STAGES
@@ -148,10 +149,24 @@ def update_policy(
             changes["stages"] = _merged_stages(row.stages or {}, changes["stages"])
         if all(getattr(row, name) == value for name, value in changes.items()):
             return policy_dict(row)  # nothing changes: no new version
+        changed = {name for name, value in changes.items() if getattr(row, name) != value}
+        before = {name: getattr(row, name) for name in sorted(changed)}
         for name, value in changes.items():
             setattr(row, name, value)
         row.version += 1
-        session.add(_version_of(row, actor.username, ctx.now(), note))
+        now = ctx.now()
+        session.add(_version_of(row, actor.username, now, note))
+        admin_events.record(
+            session,
+            actor.username,
+            admin_events.SLA_POLICY_CHANGED,
+            now,
+            priority=row.priority,
+            version=row.version,
+            before=before,
+            after={name: getattr(row, name) for name in sorted(changed)},
+            note=note,
+        )
         try:
             session.flush()
         except IntegrityError as exc:  # a concurrent change took this version number
