@@ -103,3 +103,20 @@ def test_a_step_whose_incident_moved_meanwhile_runs_again(api, ctx, monkeypatch)
     # The second run saw the suspension: completing resumed it first (contract).
     assert events[-3:] != [] and events.index("resumed") < events.index("task_completed")
     assert s.incident["priority"] == 1
+
+
+def test_a_script_setting_an_oversized_classification_fails_the_step_cleanly(api):
+    """Security test follow-up: a script may set any value; the columns hold only so much."""
+    hostile = {
+        b"priority = itsm_priority(impact, urgency)": b'priority = 10 ** 30',
+    }
+    body = BUNDLED_PROCESS.read_bytes()
+    for old, new in hostile.items():
+        body = body.replace(old, new)
+    assert deploy(api, "designer", body).status_code == 201
+    s = Scenario(api)
+    task = s.task_id("record_incident")
+    response = api.post("desk", f"/tasks/{task}/complete", VALUES)
+    assert response.status_code == 422, response.get_json()
+    assert "priority" in response.get_json()["error"]
+    assert s.task_id("record_incident") == task  # nothing changed

@@ -30,6 +30,15 @@ DEFAULT_PRIORITY_MATRIX: PriorityMatrix = MappingProxyType(
 )
 
 
+def to_priority(value: object) -> int:
+    """A priority 1..5 from an int or its digit string (a script's result)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5:
+        return value
+    if isinstance(value, str) and value in {"1", "2", "3", "4", "5"}:
+        return int(value)
+    raise ValueError(f"priority must be 1 to 5, got {str(value)[:40]!r}")
+
+
 def to_level(value: object, name: str) -> int:
     """Return an impact/urgency level 1..3 from an int or an enum option id string.
 

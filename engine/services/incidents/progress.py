@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.domain.priority import to_level
+from engine.domain.priority import to_level, to_priority
 from engine.domain.script_helpers import bind_helpers
 from engine.persistence.models import Incident, InstanceState, LinkedRecord, User, UserTaskRow
 from engine.services.context import ServiceContext
@@ -40,6 +40,8 @@ REOPENED_EVENT_ELEMENT = "incident_reopened"
 MANAGEMENT_LANE = "incident_manager"
 # Technical escalation hands an incident to a more skilled tier (seed term 6);
 # handing a vendor's solution back down is not one.
+# What `incidents.category` holds (a script may set the category to anything).
+CATEGORY_LIMIT: int = getattr(Incident.__table__.c.category.type, "length", None) or 40
 TIER = {"service_desk": 0, "level2": 1, "level3": 2, "vendor": 3}
 PHASE_ORDER = {"identify": 0, "investigate": 1, "resolve": 2}
 
@@ -224,15 +226,26 @@ def _update_stage(
 
 
 def _copy_classification(incident: Incident, data: dict[str, Any]) -> None:
-    if "category" in data and data["category"] is not None:
-        incident.category = str(data["category"])
-    for name in ("impact", "urgency"):
-        if data.get(name) is not None:
-            setattr(incident, name, to_level(data[name], name))
-    if data.get("priority") is not None:
-        incident.priority = int(data["priority"])
-    if "major" in data:
-        incident.major = bool(data["major"])
+    """The classification the process's data holds; a script may have set any value,
+    so each is checked against what the incident's columns hold (else 422)."""
+    try:
+        if "category" in data and data["category"] is not None:
+            category = str(data["category"])
+            if len(category) > CATEGORY_LIMIT:
+                raise ValueError(f"category must be at most {CATEGORY_LIMIT} characters")
+            incident.category = category
+        for name in ("impact", "urgency"):
+            if data.get(name) is not None:
+                setattr(incident, name, to_level(data[name], name))
+        if data.get("priority") is not None:
+            incident.priority = to_priority(data["priority"])
+        if "major" in data:
+            incident.major = bool(data["major"])
+    except ValueError as exc:
+        raise Invalid(
+            f"the process set an invalid classification: {exc}",
+            [{"element": None, "line": None, "message": str(exc)}],
+        ) from exc
 
 
 def _sync_tasks(
