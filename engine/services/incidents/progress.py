@@ -20,6 +20,7 @@ from engine.persistence.models import Incident, InstanceState, LinkedRecord, Use
 from engine.services.context import ServiceContext
 from engine.services.errors import Invalid
 from engine.services.incidents.event_log import EventLog
+from engine.services.incidents.vendors import VENDOR_LANE, organisation_for_vendor_task
 from engine.services.process.definitions import spec_source
 from engine.services.sla.clocks import (
     RESOLUTION,
@@ -290,11 +291,14 @@ def _sync_tasks(
             state="ready",
             created_at=now,
         )
+        if task.lane == VENDOR_LANE:
+            row.vendor_org = organisation_for_vendor_task(session, incident.id, completed, values)
         session.add(row)
         ready_rows.append(row)
         if task.lane == MANAGEMENT_LANE:
             log.add("management_escalation", actor, now, task=task.element_id, task_id=task.id)
         if _is_technical_escalation(completed, task):
+            to_vendor = {"vendor_org": row.vendor_org} if task.lane == VENDOR_LANE else {}
             log.add(
                 "technical_escalation",
                 actor,
@@ -302,6 +306,7 @@ def _sync_tasks(
                 task=task.element_id,
                 task_id=task.id,
                 to=task.lane,
+                **to_vendor,
             )
         _assign_on_reassign(session, log, row, completed, values, actor, now)
     return ready_rows

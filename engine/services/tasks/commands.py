@@ -21,8 +21,9 @@ from engine.services.incidents.progress import (
     apply_outcome,
     run_step,
 )
+from engine.services.incidents.vendors import check_completion as check_vendor_escalation
 from engine.services.incidents.views import incident_detail, task_summary
-from engine.services.incidents.visibility import can_see, visible_condition
+from engine.services.incidents.visibility import can_see, task_conditions, vendor_task_condition
 from engine.services.process.definitions import spec_source
 from engine.services.telemetry import metrics
 from engine.workflow.definitions import UserTaskSpec
@@ -34,8 +35,7 @@ REASSIGN_TASK = "level2_investigation"
 def ready_in_my_lanes(actor: Actor) -> list[ColumnElement[bool]]:
     """Ready tasks of the actor's lanes on incidents the actor may see."""
     conditions = [UserTaskRow.state == "ready", UserTaskRow.lane.in_(sorted(actor.roles))]
-    visible = visible_condition(actor)
-    return conditions if visible is None else [*conditions, visible]
+    return [*conditions, *task_conditions(actor)]
 
 
 def list_tasks(ctx: ServiceContext, actor: Actor) -> list[dict[str, Any]]:
@@ -192,6 +192,7 @@ def _prepare_completion(
     except FormValidationError as exc:
         raise Invalid("invalid form values", exc.errors) from exc
     _check_reassign_target(session, row, values)
+    check_vendor_escalation(session, row.name, values)
     log = EventLog(session, incident)
     resume_if_suspended(ctx, incident, log, actor.username, now)
     log.add("task_completed", actor.username, now, task=row.name, task_id=row.id, values=values)
@@ -266,6 +267,10 @@ def _load_for_lane(
         .outerjoin(InstanceState, InstanceState.incident_id == Incident.id)
         .where(UserTaskRow.id == task_id)
     )
+    vendor_task = vendor_task_condition(actor)
+    if vendor_task is not None:
+        # Another organisation's vendor task is, to this vendor, no task at all.
+        query = query.where(vendor_task)
     if for_update:
         # Both rows: a racing completion that committed while we waited is seen.
         query = query.with_for_update(of=[UserTaskRow, Incident])

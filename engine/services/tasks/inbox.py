@@ -16,7 +16,7 @@ from engine.persistence.models import Incident, User, UserTaskRow
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Forbidden, Invalid
 from engine.services.incidents.views import iso, labels_in_session
-from engine.services.incidents.visibility import load_visible, visible_condition
+from engine.services.incidents.visibility import load_visible, task_conditions
 
 PAGE_SIZE = 25
 SORTS = ("due", "priority", "age", "number")
@@ -127,10 +127,11 @@ def list_inbox(ctx: ServiceContext, actor: Actor, query: InboxQuery) -> dict[str
 
 
 def _conditions(actor: Actor, query: InboxQuery, lanes: list[str]) -> list[ColumnElement[bool]]:
-    conditions = [UserTaskRow.state == "ready", UserTaskRow.lane.in_(lanes)]
-    visible = visible_condition(actor)
-    if visible is not None:
-        conditions.append(visible)
+    conditions = [
+        UserTaskRow.state == "ready",
+        UserTaskRow.lane.in_(lanes),
+        *task_conditions(actor),
+    ]
     if query.lane is not None:
         conditions.append(UserTaskRow.lane == query.lane)
     if query.priority is not None:
