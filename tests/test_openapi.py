@@ -242,8 +242,15 @@ def test_an_incident_walk_answers_as_documented(checked: CheckedApi) -> None:
     assert api.post("desk", "/incidents", {"title": "", "channel": "fax"}).status_code == 422
     assert api.get("desk", "/tasks/a%00b").status_code == 422
 
+    export = api.get("manager", "/incidents.csv?status=closed&sort=priority")
+    assert export.status_code == 200 and export.mimetype == "text/csv"
+    assert api.get("manager", "/incidents.csv?status=lost").status_code == 422
+    api.ok(api.get("admin", "/audit/admin-events?limit=5"))
+    assert api.get("desk", "/audit/admin-events").status_code == 403
+
     for operation_id in ("create_incident", "get_incident", "list_incidents", "list_tasks",
-                         "get_task", "complete_task", "add_note", "list_notes", "suspend"):
+                         "get_task", "complete_task", "add_note", "list_notes", "suspend",
+                         "export_incidents_csv", "list_admin_events"):
         assert any(op == operation_id for op, _ in api.seen), operation_id
 
 
