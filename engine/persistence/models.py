@@ -383,3 +383,16 @@ class BusinessCalendar(Base):
     timezone: Mapped[str] = mapped_column(String(60))
     definition: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WorkerHeartbeat(Base):
+    """A timer worker's sign of life, rewritten every few seconds: /healthz reads it,
+    so a worker in another process (`itsm worker`) or on another host is seen too."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker: Mapped[str] = mapped_column(String(255), primary_key=True)  # host:pid:n
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_beat_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # How often this worker promises to beat; it is stale after three times that.
+    beat_every_seconds: Mapped[int] = mapped_column(Integer)
