@@ -11,6 +11,7 @@ from engine.services.context import ServiceContext
 from web.api import api_blueprint
 from web.errors import register_error_handlers
 from web.input_guard import install_input_guard
+from web.ops import register_ops
 from web.security import register_security_headers
 from web.settings import Settings
 from web.ui import init_ui
@@ -44,4 +45,5 @@ def create_app(settings: Settings | None = None, context: ServiceContext | None 
     init_ui(app)
     register_error_handlers(app)
     register_security_headers(app, https_only=settings.secure_cookies)
+    register_ops(app)
     return app

@@ -26,6 +26,7 @@ from engine.services.people import users
 from engine.services.process import definitions
 from engine.workflow.definitions import DefinitionInvalid, compile_definition
 from engine.workflow.serialization import StateSerializer
+from web.logs import LogConfigError, configure_logging
 from web.server import ServerConfigError, ServerSettings, create_server, raise_open_files_limit
 from web.settings import Settings
 
@@ -122,6 +123,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _logging_configured() -> bool:
+    """Logging for serve and worker (web.logs); a bad ITSM_LOG_* stops them before start."""
+    try:
+        configure_logging()
+    except LogConfigError as exc:
+        print(f"itsm: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def prepared_context(settings: Settings) -> ServiceContext:
     """Open the database and bring its schema to the newest revision."""
     db = Database(settings.database_url)
@@ -132,7 +143,8 @@ def prepared_context(settings: Settings) -> ServiceContext:
 def _serve(args: argparse.Namespace) -> int:
     from web.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if not _logging_configured():
+        return 2
     settings = Settings()
     try:
         server_settings = ServerSettings.from_env(max_upload_bytes=settings.max_upload_bytes)
@@ -166,7 +178,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if not _logging_configured():
+        return 2
     worker = TimerWorker(prepared_context(Settings()), interval=args.interval)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     try:
