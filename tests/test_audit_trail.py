@@ -4,11 +4,8 @@ first broken link, migration 0009 both ways, concurrent appends, the key."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import stat
 import threading
-from pathlib import Path
 
 import pytest
 from alembic import command
@@ -22,9 +19,6 @@ from engine.domain.audit import (
     incident_chain,
 )
 from engine.persistence.audit_key import (
-    AUDIT_KEY_ENV,
-    AuditKeyError,
-    audit_key_for,
     key_file_for,
 )
 from engine.persistence.db import Database
@@ -288,44 +282,3 @@ def test_verify_refuses_a_database_before_0009(ctx):
     _migrate(ctx, "downgrade", "0008")
     result = itsm("audit", "verify", database_url=ctx.db.url)
     assert result.returncode == 2 and "before 0009" in result.stderr
-
-
-def test_the_key_file_is_private_and_reused(tmp_path, monkeypatch):
-    tmp_path = tmp_path / "install"  # beside this test's own database
-    tmp_path.mkdir()
-    monkeypatch.delenv(AUDIT_KEY_ENV, raising=False)
-    url = f"sqlite:///{tmp_path / 'itsm.db'}"
-    key = audit_key_for(url)
-    path = tmp_path / "audit.key"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert len(key) == 64 and audit_key_for(url) == key
-    assert list(tmp_path.iterdir()) == [path]  # no draft left behind
-
-
-def test_itsm_audit_key_wins_and_must_be_long_enough(tmp_path, monkeypatch):
-    tmp_path = tmp_path / "install"  # beside this test's own database
-    tmp_path.mkdir()
-    url = f"sqlite:///{tmp_path / 'itsm.db'}"
-    monkeypatch.setenv(AUDIT_KEY_ENV, "s" * 40)
-    assert audit_key_for(url) == b"s" * 40
-    assert not (tmp_path / "audit.key").exists()
-    monkeypatch.setenv(AUDIT_KEY_ENV, "short")
-    with pytest.raises(AuditKeyError, match=AUDIT_KEY_ENV):
-        audit_key_for(url)
-
-
-def test_an_unusable_key_file_is_named(tmp_path, monkeypatch):
-    tmp_path = tmp_path / "install"  # beside this test's own database
-    tmp_path.mkdir()
-    monkeypatch.delenv(AUDIT_KEY_ENV, raising=False)
-    (tmp_path / "audit.key").write_text("too short\n")
-    with pytest.raises(AuditKeyError, match=str(tmp_path / "audit.key")):
-        audit_key_for(f"sqlite:///{tmp_path / 'itsm.db'}")
-
-
-def test_a_database_elsewhere_keeps_its_key_in_the_instance_folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("ITSM_INSTANCE_DIR", str(tmp_path / "instance"))
-    path = key_file_for("postgresql+psycopg://itsm:secret@127.0.0.1:5432/itsm")
-    assert path == Path(tmp_path / "instance" / "audit.key")
-    assert key_file_for("sqlite://") == path
-    assert os.fspath(key_file_for("sqlite:////srv/itsm/itsm.db")) == "/srv/itsm/audit.key"
