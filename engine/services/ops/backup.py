@@ -223,7 +223,8 @@ def create_backup(
             f"{destination}: backup of {database} failed: {_first_line(exc)}", {}
         ) from exc
     except OSError as exc:
-        raise Invalid(f"{exc.filename or destination}: cannot write ({exc.strerror})", {}) from exc
+        where = destination if exc.filename in (None, str(partial)) else exc.filename
+        raise Invalid(f"{where}: cannot write ({exc.strerror})", {}) from exc
     finally:
         partial.unlink(missing_ok=True)
     return BackupSummary(
