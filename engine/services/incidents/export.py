@@ -12,7 +12,7 @@ import csv
 import io
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select
 
@@ -79,7 +79,7 @@ def matching_conditions(actor: Actor, query: IncidentQuery) -> list[ColumnElemen
     return conditions
 
 
-def export_query(actor: Actor, query: IncidentQuery) -> Select[Unpack[tuple[Any, ...]]]:
+def export_query(actor: Actor, query: IncidentQuery) -> Select[*tuple[Any, ...]]:
     column = SORT_COLUMNS[query.sort]
     ordered = column.asc() if query.direction == "asc" else column.desc()
     tie = Incident.id.asc() if query.direction == "asc" else Incident.id.desc()
