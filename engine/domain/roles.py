@@ -5,9 +5,11 @@ from __future__ import annotations
 LANE_ROLES: frozenset[str] = frozenset(
     {"reporter", "service_desk", "level2", "level3", "vendor", "incident_manager", "director"}
 )
-ALL_ROLES: frozenset[str] = LANE_ROLES | {"designer", "admin"}
-# Staff: every role except reporter and vendor (contract).
-STAFF_ROLES: frozenset[str] = ALL_ROLES - {"reporter", "vendor"}
+# `integration`: programs (mail gateway, chat bridge, monitoring); not staff, no lane.
+INTEGRATION = "integration"
+ALL_ROLES: frozenset[str] = LANE_ROLES | {"designer", "admin", INTEGRATION}
+# Staff: every role except reporter, vendor and integration (contract).
+STAFF_ROLES: frozenset[str] = ALL_ROLES - {"reporter", "vendor", INTEGRATION}
 # Who may change impact/urgency/category and suspend or resume an incident.
 HANDLER_ROLES: frozenset[str] = frozenset({"service_desk", "level2", "level3", "incident_manager"})
 

@@ -10,6 +10,7 @@ from flask import current_app, request
 from engine.domain.text import TooDeep, json_text_problems
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import BadRequest, Invalid, Unauthorized
+from engine.services.people.api_keys import actor_for_api_key, is_api_key
 from engine.services.people.users import actor_for_token
 from engine.workflow.safe_xml import MAX_BPMN_BYTES
 
@@ -24,7 +25,10 @@ def current_actor() -> Actor:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("sign in: send 'Authorization: Bearer <token>'")
-    return actor_for_token(services(), token.strip())
+    token = token.strip()
+    if is_api_key(token):
+        return actor_for_api_key(services(), token)
+    return actor_for_token(services(), token)
 
 
 def json_body() -> Any:

@@ -11,6 +11,7 @@ csrf = CSRFProtect()
 def init_ui(app: Flask) -> None:
     from web.api import api_blueprint
     from web.ui.admin import admin_blueprint
+    from web.ui.api_keys import api_keys_blueprint
     from web.ui.apidocs import apidocs_blueprint
     from web.ui.audit import audit_blueprint
     from web.ui.auth import auth_blueprint
@@ -37,6 +38,7 @@ def init_ui(app: Flask) -> None:
         incidents_blueprint,
         admin_blueprint,
         audit_blueprint,
+        api_keys_blueprint,
         sla_blueprint,
         calendars_blueprint,
         process_blueprint,

@@ -18,6 +18,7 @@ ROLES = {
     "director": _l("Director in charge"),
     "designer": _l("Process designer"),
     "admin": _l("Administrator"),
+    "integration": _l("Integration (program)"),
 }
 STATUSES = {
     "new": _l("New"),

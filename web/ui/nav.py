@@ -83,6 +83,9 @@ def nav_items() -> list[NavItem]:
         items.append(
             NavItem(_("Audit trail"), url_for("audit.events"), request.blueprint == "audit")
         )
+        items.append(
+            NavItem(_("API keys"), url_for("api_keys.index"), request.blueprint == "api_keys")
+        )
     return items
 
 

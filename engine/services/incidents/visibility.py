@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Select, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from engine.domain.roles import STAFF_ROLES
+from engine.domain.roles import INTEGRATION, STAFF_ROLES
 from engine.persistence.models import Incident, UserTaskRow
 from engine.services.context import Actor
 from engine.services.errors import NotFound
@@ -18,8 +18,9 @@ def visible_condition(actor: Actor) -> ColumnElement[bool] | None:
     Staff see every incident; a caller their own; a vendor also those that have
     or had a vendor task for their own organisation. Task lists and task
     operations use it too, so that a lane never opens an incident its member may
-    not see."""
-    if actor.has_any(STAFF_ROLES):
+    not see. An integration user (a program) reads every incident, as its caller
+    sees it (see `audience`)."""
+    if actor.has_any(STAFF_ROLES) or INTEGRATION in actor.roles:
         return None
     visible: ColumnElement[bool] = Incident.reporter_id == actor.id
     if VENDOR_LANE in actor.roles and actor.vendor_org is not None:
