@@ -123,3 +123,15 @@ def test_the_admin_page_shows_a_new_key_once_and_revokes_it(api, browser, gatewa
     assert bad.status_code == 422
     browser.login("desk")
     assert browser.get("/admin/api-keys").status_code == 403
+
+
+def test_issuing_and_revoking_keys_are_administration_events(api, gateway):
+    issued = api.ok(issue(api, {"username": gateway, "name": "monitoring"}), 201)
+    api.ok(api.call("admin", "DELETE", f"/api-keys/{issued['id']}"))
+    events = api.ok(api.get("admin", "/audit/admin-events"))["items"]
+    kinds = [(e["type"], e["actor"], e["data"].get("name")) for e in events[:2]]
+    assert kinds == [
+        ("api_key_revoked", "admin", "monitoring"),
+        ("api_key_issued", "admin", "monitoring"),
+    ]
+    assert issued["key"] not in str(events)  # never the secret

@@ -26,6 +26,8 @@ PASSWORD_RESET = "password_reset"
 PASSWORD_CHANGED = "password_changed"
 TOKEN_ISSUED = "token_issued"
 TOKENS_REVOKED = "tokens_revoked"
+API_KEY_ISSUED = "api_key_issued"
+API_KEY_REVOKED = "api_key_revoked"
 SLA_POLICY_CHANGED = "sla_policy_changed"
 CALENDAR_CREATED = "calendar_created"
 CALENDAR_CHANGED = "calendar_changed"
@@ -46,6 +48,8 @@ ADMIN_EVENT_TYPES = frozenset(
         PASSWORD_CHANGED,
         TOKEN_ISSUED,
         TOKENS_REVOKED,
+        API_KEY_ISSUED,
+        API_KEY_REVOKED,
         SLA_POLICY_CHANGED,
         CALENDAR_CREATED,
         CALENDAR_CHANGED,

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from engine.domain.paging import EXACT_TOTAL_UP_TO, parse_page, shown_total
 from engine.domain.roles import INTEGRATION
 from engine.persistence.models import ApiKey, User, UserRole
+from engine.services.audit import admin_events
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Forbidden, Invalid, NotFound, Unauthorized
 
@@ -68,6 +69,17 @@ def issue_key(ctx: ServiceContext, admin: Actor, payload: Any) -> dict[str, Any]
         row.user = user
         session.add(row)
         session.flush()
+        admin_events.record(
+            session,
+            admin.username,
+            admin_events.API_KEY_ISSUED,
+            row.created_at,
+            username=username,
+            name=name,
+            key_id=row.id,
+            prefix=row.prefix,
+            expires_at=expires_at.isoformat() if expires_at else None,
+        )
         return {**key_view(row), "key": key}
 
 
@@ -139,6 +151,15 @@ def revoke_key(ctx: ServiceContext, admin: Actor, key_id: int) -> dict[str, Any]
             raise NotFound(f"API key {key_id} not found")
         if row.revoked_at is None:
             row.revoked_at = ctx.now()
+            admin_events.record(
+                session,
+                admin.username,
+                admin_events.API_KEY_REVOKED,
+                row.revoked_at,
+                username=row.user.username,
+                name=row.name,
+                key_id=row.id,
+            )
         session.flush()
         return key_view(row)
 
