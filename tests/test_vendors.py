@@ -1,9 +1,9 @@
 """Vendors kept apart: a vendor sees and works on only the incidents escalated to
 their own organisation (contract Part 2, "People").
 
-ACME and Globex each have a vendor user; the test database's own vendors
-(`vendor`, `vendor2`) are in `default`, so three organisations exist unless a
-test says otherwise.
+The test database's own vendors (`vendor`, `vendor2`) are in `default`, its
+only organisation; the `two_orgs` fixture adds an ACME vendor and a Globex
+vendor, so that three exist.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from engine.services.context import ServiceContext
 from engine.services.errors import Conflict, Invalid
 from engine.services.incidents.vendors import organisation_for_vendor_task
 from engine.services.people import organisations, users
+from engine.services.tasks.commands import count_ready_by_lane
 from tests.conftest import PASSWORD, Api, Browser
 from tests.scenario import Scenario
 
@@ -140,7 +141,9 @@ def test_only_the_organisation_escalated_to_sees_and_works_on_it(
     assert api.get("globex", f"/incidents/{s.id}").status_code == 404
 
 
-def test_each_vendor_lists_only_their_organisations_tasks(two_orgs: Api, app: Any) -> None:
+def test_each_vendor_lists_only_their_organisations_tasks(
+    two_orgs: Api, app: Any, ctx: ServiceContext
+) -> None:
     api = two_orgs
     for_acme = _escalated_to(api, "ACME")
     for_globex = _escalated_to(api, "Globex")
@@ -153,6 +156,8 @@ def test_each_vendor_lists_only_their_organisations_tasks(two_orgs: Api, app: An
     browser = _signed_in(app, "acme")
     html = browser.get("/tasks").get_data(as_text=True)
     assert acme_task["id"] in html and globex_task["id"] not in html
+    assert count_ready_by_lane(ctx, users.sign_in(ctx, "acme", PASSWORD)) == {"vendor": 1}
+    assert count_ready_by_lane(ctx, users.sign_in(ctx, "vendor", PASSWORD)) == {}
 
 
 def test_a_vendor_who_is_also_staff_works_only_for_their_organisation(
