@@ -20,6 +20,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from werkzeug.exceptions import NotFound
 
+from engine.services.context import ServiceContext
+from engine.services.people import users
 from engine.services.process.definitions import BUNDLED_PROCESS
 from tests.conftest import PASSWORD, Api
 from tests.scenario import Scenario
@@ -44,7 +46,7 @@ class CheckedApi(Api):
     """The JSON API, each answer checked against the document the app serves."""
 
     def __init__(self, api: Api, app: Flask) -> None:
-        super().__init__(api.client, api.tokens)
+        super().__init__(api.client, dict(api.tokens))  # a copy: tests may add keys
         self.app = app
         self.document = api.client.get("/api/v1/openapi.json").get_json()
         resource = Resource(contents=self.document, specification=DRAFT202012)
@@ -368,3 +370,18 @@ def test_sign_in_answers_as_documented(checked: CheckedApi) -> None:
     weak = api.post(None, "/auth/password", {"current_password": "x", "new_password": "y"})
     assert weak.status_code == 401
     assert {("create_token", 200), ("create_token", 401), ("change_own_password", 200)} <= api.seen
+
+
+def test_api_key_answers_as_documented(checked: CheckedApi, ctx: ServiceContext) -> None:
+    api = checked
+    users.create_user(ctx, "monitor", PASSWORD, ["integration"])
+    issued = api.ok(api.post("admin", "/api-keys", {"username": "monitor", "name": "probe"}), 201)
+    api.tokens["monitor"] = issued["key"]  # a key is a bearer token
+    api.ok(api.post("monitor", "/incidents", {"title": "disk full", "channel": "app"}), 201)
+    api.ok(api.get("admin", "/api-keys?limit=10"))
+    assert api.post("admin", "/api-keys", {"username": "desk", "name": "x"}).status_code == 422
+    assert api.get("desk", "/api-keys").status_code == 403
+    api.ok(api.call("admin", "DELETE", f"/api-keys/{issued['id']}"))
+    assert api.get("monitor", "/incidents").status_code == 401
+    assert api.call("admin", "DELETE", "/api-keys/999999").status_code == 404
+    assert {("issue_api_key", 201), ("list_api_keys", 200), ("revoke_api_key", 200)} <= api.seen
