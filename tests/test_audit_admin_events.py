@@ -20,6 +20,7 @@ from engine.services.process import definitions, drafts
 from engine.services.sla import calendars, policies
 from tests.conftest import PASSWORD, Browser
 from tests.test_audit_trail import template_audit_key  # noqa: F401  (autouse fixture)
+from web.ui.audit import EVENT_LABELS
 
 NEW_PASSWORD = "another long secret"
 MANAGER = Actor(id=0, username="manager", roles=frozenset({"incident_manager"}))
@@ -259,6 +260,10 @@ def test_a_bad_page_number_is_422_naming_it(admin):
     response = admin.get(f"{PAGE}?page=abc")
     assert response.status_code == 422
     assert "The page must be a whole number" in response.get_data(as_text=True)
+
+
+def test_every_event_type_has_a_label_on_the_page():
+    assert set(EVENT_LABELS) == types.ADMIN_EVENT_TYPES
 
 
 def test_the_admin_navigation_links_the_page(admin):

@@ -27,6 +27,8 @@ EVENT_LABELS = {
     admin_events.PASSWORD_CHANGED: _l("Password changed"),
     admin_events.TOKEN_ISSUED: _l("API token issued"),
     admin_events.TOKENS_REVOKED: _l("API tokens revoked"),
+    admin_events.API_KEY_ISSUED: _l("API key issued"),
+    admin_events.API_KEY_REVOKED: _l("API key revoked"),
     admin_events.SLA_POLICY_CHANGED: _l("SLA policy changed"),
     admin_events.CALENDAR_CREATED: _l("Business calendar created"),
     admin_events.CALENDAR_CHANGED: _l("Business calendar changed"),
