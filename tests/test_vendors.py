@@ -464,3 +464,27 @@ def test_migration_0010_round_trip_keeps_vendors_seeing_their_incidents(
     assert "ix_user_tasks_vendor_org" in indexes
     assert api.ok(api.get("vendor", f"/incidents/{s.id}"))["id"] == s.id
     assert [t["id"] for t in api.ok(api.get("vendor", "/tasks"))] == [task["id"]]
+
+
+def test_a_vendor_sees_neither_another_organisations_task_nor_its_name(api, ctx):
+    """Follow-up: an incident that was with two organisations shows each vendor only
+    their own vendor task, and no organisation's name in its history."""
+    for name, org in (("acme1", "ACME"), ("globex1", "Globex")):
+        users.create_user(ctx, name, PASSWORD, ["vendor"], vendor_org=org, create_org_as="admin")
+        api.tokens[name] = users.issue_token(ctx, name, PASSWORD).token
+    s = Scenario(api)
+    s.record()
+    s.desk_passes_on()
+    s.level2("escalate_vendor", vendor_org="ACME")
+    s.complete("vendor_investigation", {"solution": "patched"}, "acme1")
+    s.resolve("level2")
+    s.confirm(False)  # not recovered: back to level 2, which asks Globex this time
+    s.level2("escalate_vendor", vendor_org="Globex")
+    view = api.ok(api.get("acme1", f"/incidents/{s.id}"))
+    assert "vendor_investigation" not in [t["name"] for t in view["tasks"]]
+    assert all("vendor_org" not in e for e in view["events"])
+    theirs = api.ok(api.get("globex1", f"/incidents/{s.id}"))
+    assert [t["name"] for t in theirs["tasks"]] == ["vendor_investigation"]
+    assert all("vendor_org" not in t for t in theirs["tasks"])
+    staff = api.ok(api.get("manager", f"/incidents/{s.id}"))
+    assert [t.get("vendor_org") for t in staff["tasks"]] == ["Globex"]

@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, context: ServiceContext | None 
         )
     app.extensions["itsm"] = context
     app.extensions["itsm_settings"] = settings
-    install_input_guard(app)  # before the blueprints: it replaces the int converter
+    install_input_guard(app)
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     init_ui(app)
     register_error_handlers(app)

@@ -246,7 +246,12 @@ _TASK_SUMMARY = answer(
         "priority": nullable(PRIORITY),
         "claimed_by": nullable(STRING),
         "created_at": TIME,
+        "vendor_org": {
+            **nullable(STRING),
+            "description": "a vendor task's organisation (staff only)",
+        },
     },
+    optional=("vendor_org",),
     description="A ready user task; `claimed_by` is a username, or a lane role for "
     "callers and vendors.",
 )

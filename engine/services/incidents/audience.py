@@ -43,7 +43,9 @@ CALLER_EVENT_TYPES = frozenset(
 # Of the completed steps, only recording the report is news to the caller.
 CALLER_TASKS = frozenset({RESPONSE_STOP_TASK})
 # Free text of the people at work: never shown outside the desk.
-INTERNAL_FIELDS = frozenset({"reason", "reassign_reason", "reassign_to", "values", "assignee"})
+INTERNAL_FIELDS = frozenset(
+    {"reason", "reassign_reason", "reassign_to", "values", "assignee", "vendor_org"}
+)
 STAGE_EVENTS = frozenset({STAGE_ENTERED, STAGE_LEFT})
 
 
@@ -51,6 +53,7 @@ STAGE_EVENTS = frozenset({STAGE_ENTERED, STAGE_LEFT})
 class Audience:
     kind: Kind
     username: str
+    vendor_org: str | None = None  # a vendor's organisation
 
     @property
     def staff(self) -> bool:
@@ -61,7 +64,7 @@ def audience_of(actor: Actor, incident: Incident | None = None) -> Audience:
     if actor.has_any(STAFF_ROLES):
         return Audience("staff", actor.username)
     if "vendor" in actor.roles and (incident is None or incident.reporter_id != actor.id):
-        return Audience("vendor", actor.username)
+        return Audience("vendor", actor.username, actor.vendor_org)
     return Audience("caller", actor.username)
 
 
@@ -155,7 +158,15 @@ def _vendor_event(event: dict[str, Any], names: Names) -> dict[str, Any]:
 def shown_task(task: dict[str, Any], names: Names) -> dict[str, Any]:
     if names.audience.staff:
         return task
-    return {**task, "claimed_by": names(task.get("claimed_by"))}
+    shown = {k: v for k, v in task.items() if k != "vendor_org"}
+    return {**shown, "claimed_by": names(task.get("claimed_by"))}
+
+
+def _sees_task(audience: Audience, task: dict[str, Any]) -> bool:
+    """A vendor sees another organisation's vendor task of the same incident not at all."""
+    if audience.kind != "vendor" or task.get("lane") != "vendor":
+        return True
+    return task.get("vendor_org") == audience.vendor_org
 
 
 def shown_note(note: dict[str, Any], names: Names) -> dict[str, Any]:
@@ -171,7 +182,8 @@ def shown_detail(session: Session, audience: Audience, detail: dict[str, Any]) -
     names = names_for(
         session, audience, events=detail.get("events", ()), tasks=detail.get("tasks", ())
     )
-    shown = {**detail, "tasks": [shown_task(t, names) for t in detail.get("tasks", ())]}
+    tasks = [shown_task(t, names) for t in detail.get("tasks", ()) if _sees_task(audience, t)]
+    shown = {**detail, "tasks": tasks}
     # An engine error names the process's elements: internals.
     shown["error"] = None
     if "events" in detail:

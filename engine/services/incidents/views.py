@@ -29,6 +29,7 @@ def task_summary(row: UserTaskRow, incident: Incident) -> dict[str, Any]:
         "priority": incident.priority,
         "claimed_by": row.claimant.username if row.claimant is not None else None,
         "created_at": iso(row.created_at),
+        "vendor_org": row.vendor_org,
     }
 
 
