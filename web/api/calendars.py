@@ -51,7 +51,7 @@ def get_calendar(name: str) -> Response:
 @operation(
     summary="Create a business calendar",
     tags=TAGS,
-    request=ref("CalendarInput"),
+    request=ref("NewCalendar"),
     responses={
         201: ref("Calendar"),
         403: EDITOR,
@@ -70,7 +70,7 @@ def create_calendar() -> tuple[Response, int]:
     summary="Replace a business calendar (for clocks started from now on)",
     tags=TAGS,
     path=NAME,
-    request=ref("CalendarInput"),
+    request=ref("CalendarReplacement"),
     responses={200: ref("Calendar"), 403: EDITOR, 404: "no such calendar", 422: INVALID},
 )
 def replace_calendar(name: str) -> Response:

@@ -15,7 +15,8 @@ What any route can answer is added here, once, rather than in every declaration:
 - 422 on every route: the input guard (web/input_guard.py) refuses text no column
   can store in any query parameter or path segment, and every view its invalid values;
 - 400 (malformed JSON) and 413 (over the body limit) on every route reading JSON;
-- `Retry-After` on every 429.
+- `Retry-After` on every 429;
+- an empty optional query parameter means "not given" (its schema also takes `""`).
 
 Nothing here is hand-written YAML: the document is plain data built from Python.
 """
@@ -36,6 +37,7 @@ from werkzeug.routing import IntegerConverter, PathConverter, Rule
 from engine.workflow.safe_xml import MAX_BPMN_BYTES
 from web.api import api_blueprint
 from web.api.schemas import COMPONENTS, INTEGER, STRING, Schema, ref
+from web.input_guard import MAX_ID
 
 PREFIX = "/api/v1"
 JSON = "application/json"
@@ -50,12 +52,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass(frozen=True)
 class Param:
-    """A query parameter."""
+    """A query parameter. An optional one given empty (`?status=`) counts as not given,
+    as every view reads them; `empty_is_absent=False` for one that would refuse it."""
 
     name: str
     schema: Schema
     description: str = ""
     required: bool = False
+    empty_is_absent: bool = True
 
 
 @dataclass(frozen=True)
@@ -207,10 +211,9 @@ def openapi_path(rule: Rule) -> str:
 
 def _path_schema(converter: Any) -> Schema:
     if isinstance(converter, IntegerConverter):
-        schema: Schema = {"type": "integer", "minimum": converter.min or 0}
-        if converter.max is not None:
-            schema["maximum"] = converter.max
-        return schema
+        # Beyond a BIGINT column an id is unknown (404; web/input_guard.py).
+        maximum = MAX_ID if converter.max is None else min(converter.max, MAX_ID)
+        return {"type": "integer", "minimum": converter.min or 0, "maximum": maximum}
     if isinstance(converter, PathConverter):
         return {"type": "string", "minLength": 1}
     # The default converter: one path segment, no slash.
@@ -233,13 +236,22 @@ def _parameters(rule: Rule, declared: Operation) -> list[dict[str, Any]]:
         for name in _RULE_ARGUMENT.findall(rule.rule)
     ]
     for param in declared.query:
-        entry: dict[str, Any] = {"name": param.name, "in": "query", "schema": param.schema}
+        schema = param.schema
+        if param.empty_is_absent and not param.required and not _takes_empty(schema):
+            schema = {"anyOf": [schema, {"const": ""}]}
+        entry: dict[str, Any] = {"name": param.name, "in": "query", "schema": schema}
         if param.description:
             entry["description"] = param.description
         if param.required:
             entry["required"] = True
         params.append(entry)
     return params
+
+
+def _takes_empty(schema: Schema) -> bool:
+    """Whether `""` already validates: a plain string with no constraint."""
+    constraints = ("enum", "const", "format", "pattern", "minLength", "anyOf", "oneOf")
+    return schema.get("type") == "string" and not any(k in schema for k in constraints)
 
 
 def _content(body: Schema | Content) -> dict[str, Any]:

@@ -36,6 +36,8 @@ Schema = dict[str, Any]
 
 STRING: Schema = {"type": "string"}
 TEXT: Schema = {"type": "string", "minLength": 1}
+# Text the service strips first: blank is as good as missing.
+NOT_BLANK: Schema = {"type": "string", "pattern": "\\S"}
 INTEGER: Schema = {"type": "integer"}
 NUMBER: Schema = {"type": "number"}
 BOOLEAN: Schema = {"type": "boolean"}
@@ -276,7 +278,7 @@ _INCIDENT = answer(
 )
 _NEW_INCIDENT = body(
     {
-        "title": {"type": "string", "minLength": 1, "maxLength": TEXT_LIMITS["title"]},
+        "title": {**NOT_BLANK, "maxLength": TEXT_LIMITS["title"]},
         "description": {"type": ["string", "null"], "maxLength": TEXT_LIMITS["description"]},
         "contact": {"type": ["string", "null"], "maxLength": TEXT_LIMITS["contact"]},
         "channel": enum(CHANNELS),
@@ -288,14 +290,15 @@ _CLASSIFICATION = body(
     {
         "impact": enum(("1", "2", "3")),
         "urgency": enum(("1", "2", "3")),
-        "category": {"type": "string", "description": "an option of record_incident's form"},
+        "category": {**TEXT, "description": "an option of record_incident's form"},
     },
     closed=True,
 )
+_CLASSIFICATION["minProperties"] = 1  # nothing to change → 422
 _NOTE = answer({"id": INTEGER, "at": TIME, "author": STRING, "text": STRING, "internal": BOOLEAN})
 _NEW_NOTE = body(
     {
-        "text": {"type": "string", "minLength": 1, "maxLength": NOTE_LIMIT},
+        "text": {**NOT_BLANK, "maxLength": NOTE_LIMIT},
         "internal": {"type": "boolean", "default": False, "description": "staff only"},
     },
     required=("text",),
@@ -303,7 +306,7 @@ _NEW_NOTE = body(
 )
 _SUSPENSION = body(
     {
-        "reason": {"type": "string", "minLength": 1, "maxLength": NOTE_LIMIT},
+        "reason": {**NOT_BLANK, "maxLength": NOTE_LIMIT},
         "category": nullable(enum(SUSPEND_CATEGORIES)),
         "resume_by": nullable({**TIME, "description": "in the future; resumed then"}),
     },
@@ -464,10 +467,10 @@ _SLA_POLICY = answer(
     description="The targets of one priority; a stage without a target is null.",
 )
 _STAGE_CHANGE = nullable(
-    body(
-        {"target_seconds": SECONDS, "calendar": nullable(TEXT)},
-        closed=True,
-    )
+    {
+        **body({"target_seconds": SECONDS, "calendar": nullable(TEXT)}, closed=True),
+        "minProperties": 1,
+    }
 )
 _SLA_POLICY_CHANGE = body(
     {
@@ -483,6 +486,7 @@ _SLA_POLICY_CHANGE = body(
     },
     closed=True,
 )
+_SLA_POLICY_CHANGE["minProperties"] = 1  # nothing to change → 422
 _PERIOD = answer({"start": STRING, "end": STRING}, description="HH:MM to HH:MM (24:00 ends)")
 _WEEKLY = answer({day: array(_PERIOD) for day in WEEKDAY_KEYS})
 _CALENDAR = answer(
@@ -499,25 +503,45 @@ _CALENDAR = answer(
     },
     description="A business calendar; `used_by` lists the priorities counting in it.",
 )
-_CALENDAR_INPUT = body(
+_CLOCK_TIME = "^([01][0-9]|2[0-3]):[0-5][0-9]$"
+_PERIOD_INPUT = body(
     {
-        "name": {"type": "string", "pattern": "^[a-z0-9_]{1,80}$"},
-        "timezone": {"type": "string", "examples": ["Asia/Taipei"]},
-        "weekly": {
-            "type": "object",
-            "properties": {day: array(_PERIOD) for day in WEEKDAY_KEYS},
-            "additionalProperties": False,
-        },
-        "holidays": array(DATE),
-        "extra_days_off": array(DATE),
-        "makeup_working_days": array(DATE),
-        "use_taiwan_holidays": {"type": "boolean", "default": True},
-        "builtin": {"description": "read-only: ignored"},
-        "used_by": {"description": "read-only: ignored"},
+        "start": {"type": "string", "pattern": _CLOCK_TIME},
+        "end": {"type": "string", "pattern": f"{_CLOCK_TIME}|^24:00$"},
     },
-    required=("timezone", "weekly"),
+    required=("start", "end"),
     closed=True,
 )
+_WEEKLY_INPUT = {
+    "type": "object",
+    "properties": {day: array(_PERIOD_INPUT) for day in WEEKDAY_KEYS},
+    "additionalProperties": False,
+    "anyOf": [
+        {"required": [day], "properties": {day: {"minItems": 1}}} for day in WEEKDAY_KEYS
+    ],
+    "description": "working hours per weekday (at least one day); each period starts "
+    "before it ends and periods of a day do not overlap",
+}
+
+
+def _calendar_input(*, name_required: bool) -> Schema:
+    return body(
+        {
+            "name": {"type": "string", "pattern": "^[a-z0-9_]{1,80}$", "not": {"const": "24x7"}},
+            "timezone": {**TEXT, "description": "an IANA time zone", "examples": ["Asia/Taipei"]},
+            "weekly": _WEEKLY_INPUT,
+            "holidays": array(DATE),
+            "extra_days_off": array(DATE),
+            "makeup_working_days": array(DATE, description="worked with Monday's hours"),
+            "use_taiwan_holidays": {"type": "boolean", "default": True},
+            "builtin": {"description": "read-only: ignored"},
+            "used_by": {"description": "read-only: ignored"},
+        },
+        required=("name", "timezone", "weekly") if name_required else ("timezone", "weekly"),
+        closed=True,
+    )
+
+
 _SUSPENSION_REPORT = answer(
     {
         "since": nullable(TIME),
@@ -572,7 +596,11 @@ COMPONENTS: dict[str, Schema] = {
     "SlaPolicy": _SLA_POLICY,
     "SlaPolicyChange": _SLA_POLICY_CHANGE,
     "Calendar": _CALENDAR,
-    "CalendarInput": _CALENDAR_INPUT,
+    "NewCalendar": _calendar_input(name_required=True),
+    "CalendarReplacement": {
+        **_calendar_input(name_required=False),
+        "description": "every field of the calendar; `name`, if given, is the path's",
+    },
     "SuspensionReport": _SUSPENSION_REPORT,
     "PersonSuspended": _PERSON_SUSPENDED,
 }
