@@ -488,3 +488,16 @@ def test_a_vendor_sees_neither_another_organisations_task_nor_its_name(api, ctx)
     assert all("vendor_org" not in t for t in theirs["tasks"])
     staff = api.ok(api.get("manager", f"/incidents/{s.id}"))
     assert [t.get("vendor_org") for t in staff["tasks"]] == ["Globex"]
+
+
+def test_organisations_created_and_vendors_moved_are_administration_events(api, ctx):
+    users.create_user(ctx, "acme2", PASSWORD, ["vendor"], vendor_org="ACME", create_org_as="admin")
+    admin = users.actor_for_token(ctx, api.tokens["admin"])
+    organisations.create_organisation(ctx, admin, "Initech")
+    organisations.set_vendor_org(ctx, admin, "acme2", "Initech")
+    events = api.ok(api.get("admin", "/audit/admin-events"))["items"]
+    recent = [(e["type"], e["actor"], e["data"]) for e in events[:3]]
+    assert recent[0] == (
+        "vendor_org_changed", "admin", {"username": "acme2", "before": "ACME", "after": "Initech"}
+    )
+    assert recent[1] == ("vendor_org_created", "admin", {"name": "Initech"})

@@ -29,6 +29,8 @@ EVENT_LABELS = {
     admin_events.TOKENS_REVOKED: _l("API tokens revoked"),
     admin_events.API_KEY_ISSUED: _l("API key issued"),
     admin_events.API_KEY_REVOKED: _l("API key revoked"),
+    admin_events.VENDOR_ORG_CREATED: _l("Vendor organisation created"),
+    admin_events.VENDOR_ORG_CHANGED: _l("Vendor moved to another organisation"),
     admin_events.SLA_POLICY_CHANGED: _l("SLA policy changed"),
     admin_events.CALENDAR_CREATED: _l("Business calendar created"),
     admin_events.CALENDAR_CHANGED: _l("Business calendar changed"),

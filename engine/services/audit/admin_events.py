@@ -28,6 +28,8 @@ TOKEN_ISSUED = "token_issued"
 TOKENS_REVOKED = "tokens_revoked"
 API_KEY_ISSUED = "api_key_issued"
 API_KEY_REVOKED = "api_key_revoked"
+VENDOR_ORG_CREATED = "vendor_org_created"
+VENDOR_ORG_CHANGED = "vendor_org_changed"
 SLA_POLICY_CHANGED = "sla_policy_changed"
 CALENDAR_CREATED = "calendar_created"
 CALENDAR_CHANGED = "calendar_changed"
@@ -50,6 +52,8 @@ ADMIN_EVENT_TYPES = frozenset(
         TOKENS_REVOKED,
         API_KEY_ISSUED,
         API_KEY_REVOKED,
+        VENDOR_ORG_CREATED,
+        VENDOR_ORG_CHANGED,
         SLA_POLICY_CHANGED,
         CALENDAR_CREATED,
         CALENDAR_CHANGED,

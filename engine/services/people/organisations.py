@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.persistence.models import User, UserRole, VendorOrganisation
+from engine.services.audit import admin_events
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid
 
@@ -72,6 +73,7 @@ def _create(session: Session, name: str, by: str, now: datetime) -> str:
     session.add(VendorOrganisation(name=name, created_at=now, created_by=by))
     session.flush()
     audit.info("vendor organisation %s created by %s", name, by)
+    admin_events.record(session, by, admin_events.VENDOR_ORG_CREATED, now, name=name)
     return name
 
 
@@ -175,6 +177,15 @@ def set_vendor_org(ctx: ServiceContext, by: Actor, username: str, name: str) -> 
                 user.vendor_org,
                 found,
                 by.username,
+            )
+            admin_events.record(
+                session,
+                by.username,
+                admin_events.VENDOR_ORG_CHANGED,
+                ctx.now(),
+                username=username,
+                before=user.vendor_org,
+                after=found,
             )
             user.vendor_org = found
         return found
