@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -70,3 +72,21 @@ def test_processes_starting_at_once_agree_on_one_key(tmp_path, monkeypatch):
         thread.join(10)
     assert len(keys) == 6 and len(set(keys)) == 1
     assert list(tmp_path.iterdir()) == [tmp_path / "audit.key"]
+
+
+def test_a_short_key_stops_the_command_line_with_a_message_not_a_traceback(tmp_path):
+    env = {
+        **os.environ,
+        "ITSM_DATABASE_URL": f"sqlite:///{tmp_path / 'itsm.db'}",
+        "ITSM_AUDIT_KEY": "too short",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "web.cli", "user", "create", "someone", "--role", "admin"],
+        input="a long enough password 1",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "ITSM_AUDIT_KEY" in result.stderr and "Traceback" not in result.stderr

@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             for problem in exc.details:
                 print(f"  {_format_problem(args, problem)}", file=sys.stderr)
         return 2
+    except AuditKeyError as exc:
+        # A short ITSM_AUDIT_KEY or an unreadable key file: a setting to fix, not a crash.
+        print(f"itsm: {exc}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
