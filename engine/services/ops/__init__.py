@@ -1,1 +1,2 @@
-"""Running the service: the background worker."""
+"""Running the service: the background worker, its heartbeat and health, backup and
+restore."""

@@ -1,1 +1,2 @@
-"""Users, roles, sign-in and API tokens."""
+"""People: users, roles, sign-in, passwords and API tokens; API keys of integration
+users; vendor organisations."""
