@@ -29,6 +29,30 @@ from web.app import create_app
 from web.settings import Settings
 
 PG_URL = os.environ.get("ITSM_TEST_DATABASE_URL", "")
+DATABASE_KIND = "postgresql" if PG_URL else "sqlite"
+
+
+def missing(reason: str) -> None:
+    """Something a test needs is not on this machine: a skip locally, a failure in CI."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must provide this: {reason}")
+    pytest.skip(reason)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "only_on(kind): a test of one database's own mechanism")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test of the other database's mechanism is not collected (never a skip: with
+    CI=true nothing skips)."""
+    keep, leave = [], []
+    for item in items:
+        marker = item.get_closest_marker("only_on")
+        (leave if marker is not None and marker.args[0] != DATABASE_KIND else keep).append(item)
+    if leave:
+        config.hook.pytest_deselected(items=leave)
+        items[:] = keep
 
 # username → roles; every test database has these users, password = PASSWORD.
 TEST_USERS: dict[str, list[str]] = {

@@ -136,12 +136,14 @@ def fill(api: Api, ctx: ServiceContext) -> list[Scenario]:
     return [closed, escalated, suspended]
 
 
-@pytest.mark.parametrize("method", ["native", "portable"])
+@pytest.mark.parametrize(
+    "method",
+    # The portable format is PostgreSQL's fallback when pg_dump is missing.
+    ["native", pytest.param("portable", marks=pytest.mark.only_on("postgresql"))],
+)
 def test_round_trip_restores_every_table_row_by_row(
     method: str, api: Api, ctx: ServiceContext, database_url: str, tmp_path: Path
 ) -> None:
-    if method == "portable" and not PG_URL:
-        pytest.skip("the portable format is PostgreSQL's fallback when pg_dump is missing")
     fill(api, ctx)
     files = tmp_path / "files"
     (files / "2026" / "12").mkdir(parents=True)
@@ -293,7 +295,7 @@ def test_a_damaged_or_foreign_file_is_refused_naming_it(
         assert itsm("restore", str(good), database_url=target_url).returncode == 0
 
 
-@pytest.mark.skipif(not PG_URL, reason="pg_dump archives are PostgreSQL's")
+@pytest.mark.only_on("postgresql")  # pg_dump archives are PostgreSQL's
 def test_a_pg_dump_archive_needs_pg_restore(api: Api, database_url: str, tmp_path: Path) -> None:
     good = tmp_path / "good.zip"
     assert itsm("backup", str(good), database_url=database_url).returncode == 0
@@ -303,7 +305,7 @@ def test_a_pg_dump_archive_needs_pg_restore(api: Api, database_url: str, tmp_pat
         assert "pg_restore" in refused.stderr and "Traceback" not in refused.stderr
 
 
-@pytest.mark.skipif(bool(PG_URL), reason="the SQLite online backup")
+@pytest.mark.only_on("sqlite")  # the SQLite online backup
 def test_backup_of_a_live_sqlite_database_is_one_instant(
     api: Api, ctx: ServiceContext, database_url: str, tmp_path: Path
 ) -> None:

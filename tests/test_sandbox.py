@@ -32,6 +32,7 @@ from engine.workflow.sandbox import (
     SandboxViolation,
     check_source,
 )
+from tests.conftest import missing
 
 TIMEOUT = 1.0
 MEMORY = 256 * 1024 * 1024  # the default is 512 MiB; less is quicker to exhaust
@@ -229,7 +230,7 @@ def test_child_runs_with_resource_limits(executor: SandboxExecutor):
     executor.run("x = 1", {}, TABLE)
     limits = Path(f"/proc/{executor.pids[0]}/limits")
     if not limits.exists():
-        pytest.skip("no /proc")
+        missing("no /proc")
     text = limits.read_text()
     address_space = next(line for line in text.splitlines() if "address space" in line)
     assert str(MEMORY) in address_space

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, missing
 from tests.servers import Server
 
 IDLE = 1000
@@ -39,7 +39,7 @@ def open_files() -> Iterator[None]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < needed:
         if hard != resource.RLIM_INFINITY and hard < needed:
-            pytest.skip(f"the open-files hard limit ({hard}) is below {needed}")
+            missing(f"the open-files hard limit ({hard}) is below {needed}")
         resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
     yield
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from waitress.adjustments import Adjustments
 
+from tests.conftest import missing
 from tests.servers import ROOT, free_port
 from web.server import (
     FD_RESERVE,
@@ -118,7 +119,7 @@ def test_the_connection_limit_fits_the_open_files_limit():
 def test_serve_raises_the_soft_open_files_limit_to_the_hard_one():
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard <= 256:
-        pytest.skip("the hard limit leaves nothing to raise")
+        missing("the hard limit leaves nothing to raise")
     code = (
         "import resource; from web.server import raise_open_files_limit; "
         "print(raise_open_files_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
