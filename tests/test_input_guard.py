@@ -98,3 +98,22 @@ def test_concurrent_deploys_each_get_their_own_version(api, app):
     assert results == [201] * 4
     versions = [d["version"] for d in api.ok(api.get("designer", "/process-definitions"))]
     assert versions == [1, 2, 3, 4, 5]
+
+
+def test_ids_beyond_64_bits_in_queries_and_bodies_are_unknown(api):
+    """Found by schemathesis: the diff's versions and migrate's incident ids reached
+    the database (500)."""
+    huge = 2**63
+    diff = api.get("designer", f"/process-definitions/incident_management/diff?from={huge}&to=1")
+    assert diff.status_code == 404
+    migrate = api.post(
+        "designer", "/process-definitions/incident_management/1/migrate", {"incident_ids": [huge]}
+    )
+    assert migrate.status_code == 422
+    assert "incident_ids" in migrate.get_json()["details"]
+
+
+def test_a_method_not_allowed_says_which_are(api):
+    response = api.call("manager", "PATCH", "/tasks")
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]

@@ -81,5 +81,9 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(500, "internal error")
 
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> tuple[Response | str, int]:
-        return error_response(exc.code or 500, exc.description or exc.name)
+    def _http(exc: HTTPException) -> Any:
+        answer = error_response(exc.code or 500, exc.description or exc.name)
+        # Keep what the exception says besides its body (a 405's Allow, a 401's
+        # WWW-Authenticate); the body's own Content-Type is ours.
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return (*answer, headers) if headers else answer

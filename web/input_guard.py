@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from flask import Flask, request
 
+from engine.domain.ids import MAX_ID
 from engine.domain.text import clean_text, text_problem
 from engine.services.errors import Invalid, NotFound
-
-MAX_ID = 2**63 - 1
 
 
 def install_input_guard(app: Flask) -> None:

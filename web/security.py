@@ -56,7 +56,13 @@ HSTS = "max-age=31536000; includeSubDomains"
 # Endpoints that serve build artefacts and installed packages, the same for everyone:
 # they keep the max-age they were sent with.
 CACHEABLE_ENDPOINTS = frozenset(
-    {"static", "process.modeler_js", "process.properties_panel_css", "incidents.bpmn_js"}
+    {
+        "static",
+        "process.modeler_js",
+        "process.properties_panel_css",
+        "incidents.bpmn_js",
+        "apidocs.asset",
+    }
 )
 
 _PLAIN_FILENAME_CHARS = frozenset(string.ascii_letters + string.digits + "-_.")

@@ -34,10 +34,10 @@ from typing import Any, TypeVar
 from flask import Flask, Response, current_app
 from werkzeug.routing import IntegerConverter, PathConverter, Rule
 
+from engine.domain.ids import MAX_ID
 from engine.workflow.safe_xml import MAX_BPMN_BYTES
 from web.api import api_blueprint
 from web.api.schemas import COMPONENTS, INTEGER, STRING, Schema, ref
-from web.input_guard import MAX_ID
 
 PREFIX = "/api/v1"
 JSON = "application/json"

@@ -16,6 +16,7 @@ from typing import Any, get_args
 
 from engine.domain.calendars import WEEKDAY_KEYS
 from engine.domain.forms import ALLOWED_FIELD_TYPES
+from engine.domain.ids import MAX_ID
 from engine.domain.sla import ClockStateName, SegmentMode
 from engine.services.incidents.commands import (
     CHANNELS,
@@ -30,7 +31,6 @@ from engine.services.sla.clocks import STAGES
 from engine.services.sla.policies import MAX_SECONDS, PRIORITIES
 from engine.services.sla.thresholds import MARKS
 from engine.workflow.diff import ASPECTS
-from web.input_guard import MAX_ID
 
 Schema = dict[str, Any]
 

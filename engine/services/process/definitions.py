@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.domain.audit import text_digest
+from engine.domain.ids import is_row_id
 from engine.persistence.models import ProcessDefinition
 from engine.services.audit import admin_events
 from engine.services.context import Actor, ServiceContext
@@ -145,7 +146,7 @@ def version_diff(ctx: ServiceContext, key: str, old: object, new: object) -> dic
     """What changed from version `old` to version `new` (any two, either order)."""
     versions = []
     for raw in (old, new):
-        if isinstance(raw, bool) or not isinstance(raw, int):
+        if not is_row_id(raw):
             raise NotFound(f"no version {raw!r} of process {key!r}")
         versions.append(raw)
     before, after = (definition_xml(ctx, key, v).encode("utf-8") for v in versions)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.domain.ids import is_row_id
 from engine.persistence.models import Incident, InstanceState, ProcessDefinition
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Forbidden, Invalid, NotFound
@@ -119,7 +120,7 @@ def _incident_ids(payload: Any) -> list[int]:
         not isinstance(ids, list)
         or not ids
         or len(ids) > MAX_PER_REQUEST
-        or any(isinstance(i, bool) or not isinstance(i, int) for i in ids)
+        or not all(is_row_id(i) for i in ids)
     ):
         raise Invalid(
             "invalid incident ids",
