@@ -111,3 +111,32 @@ def test_every_operation_answers_as_documented(fuzz_app):
     print(f"fuzzed {len(operations)} operations × 2 modes × {EXAMPLES} examples")
     assert len(operations) >= 30
     assert failures == [], "\n\n".join(failures[:10])
+
+
+STATEFUL_EXAMPLES = int(os.environ.get("ITSM_FUZZ_STATEFUL_EXAMPLES", str(max(EXAMPLES, 5))))
+
+
+def test_linked_sequences_answer_as_documented(fuzz_app):
+    """Stateful: schemathesis follows the document's links (an answered incident's id
+    into its notes, suspension, tasks, ...), so sequences reach what single
+    requests with generated ids do not."""
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", fuzz_app)
+    headers = {"Authorization": f"Bearer {fuzz_app.config['ITSM_FUZZ_TOKEN']}"}
+    base = schema.as_state_machine()
+
+    class Sequences(base):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case):
+            return {"headers": headers}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS, headers=headers)
+
+    Sequences.run(
+        settings=settings(
+            max_examples=STATEFUL_EXAMPLES,
+            stateful_step_count=6,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )

@@ -37,6 +37,7 @@ from werkzeug.routing import IntegerConverter, PathConverter, Rule
 from engine.domain.ids import MAX_ID
 from engine.workflow.safe_xml import MAX_BPMN_BYTES
 from web.api import api_blueprint
+from web.api.openapi_links import add_links
 from web.api.schemas import COMPONENTS, INTEGER, STRING, Schema, ref
 
 PREFIX = "/api/v1"
@@ -361,6 +362,7 @@ def build_document(app: Flask) -> dict[str, Any]:
         paths.setdefault(openapi_path(rule), {})[method.lower()] = _operation_object(
             rule, method, declared
         )
+    add_links(paths)
     return {
         "openapi": "3.1.0",
         "info": _info(),
