@@ -3,8 +3,8 @@
 - Text with NUL or an unpaired surrogate, in a query parameter, a form field or
   a path segment: 422 naming the field (PostgreSQL cannot store NUL; the JSON
   bodies get the same check in `web.api.common.json_body`).
-- Numeric ids beyond the 64-bit columns: an unknown id (404), not a database
-  error. Checked after routing, not by the converter: a converter that refuses
+- Numeric ids beyond the id columns (`engine/domain/ids.py`): an unknown id
+  (404), not a database error. Checked after routing, not by the converter: a converter that refuses
   the value makes werkzeug answer 405 for the other methods of the same path.
 """
 

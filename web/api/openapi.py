@@ -212,7 +212,7 @@ def openapi_path(rule: Rule) -> str:
 
 def _path_schema(converter: Any) -> Schema:
     if isinstance(converter, IntegerConverter):
-        # Beyond a BIGINT column an id is unknown (404; web/input_guard.py).
+        # Beyond an id column an id is unknown (404; engine/domain/ids.py).
         maximum = MAX_ID if converter.max is None else min(converter.max, MAX_ID)
         return {"type": "integer", "minimum": converter.min or 0, "maximum": maximum}
     if isinstance(converter, PathConverter):

@@ -46,7 +46,7 @@ DATE: Schema = {"type": "string", "format": "date"}
 PRIORITY: Schema = {"type": "integer", "minimum": min(PRIORITIES), "maximum": max(PRIORITIES)}
 LEVEL: Schema = {"type": "integer", "minimum": 1, "maximum": 3}
 SECONDS: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_SECONDS}
-# A row id or version: what a BIGINT column holds (web/input_guard.py).
+# A row id or version: what an id column holds (engine/domain/ids.py).
 ID: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
 
 
