@@ -41,6 +41,7 @@ DEMO_ROLES = {
     "director": ["director"],
     "designer": ["designer"],
     "admin": ["admin"],
+    "gateway": ["integration"],  # a program's user: an admin issues it an API key
 }
 
 
