@@ -16,17 +16,11 @@ max per condition, the ratio, and how long the script's request took.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,30 +31,12 @@ from engine.persistence.migrate import migrate  # noqa: E402
 from engine.services.context import ServiceContext  # noqa: E402
 from engine.services.people import users  # noqa: E402
 from engine.services.process import definitions  # noqa: E402
+from tests.servers import Server, http  # noqa: E402  (the tests' real-server helpers)
 
 PASSWORD = "benchmark password 1"
 SCRIPT = b"priority = itsm_priority(impact, urgency)"
 LOOPS = b"priority = 1\nwhile True:\n    priority = priority + 1"
 VALUES = {"category": "network", "impact": "1", "urgency": "1"}
-
-
-def call(method: str, url: str, token: str, body: object = None) -> tuple[int, object]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def prepare(url: str) -> dict[str, str]:
@@ -77,37 +53,16 @@ def prepare(url: str) -> dict[str, str]:
     return tokens
 
 
-def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("the server exited early")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("the server did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
     url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='itsm-short-')) / 'bench.db'}"
     tokens = prepare(url)
-    port = free_port()
-    env = dict(os.environ, ITSM_DATABASE_URL=url, ITSM_SECRET_KEY="bench")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "serve", "--port", str(port), "--no-worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = Server(url, args=("--no-worker",))
+    call = http
     try:
-        wait_ready(port, process)
-        base = f"http://127.0.0.1:{port}/api/v1"
+        base = server.base
         new = {"title": "bench", "channel": "web"}
         _, other = call("POST", f"{base}/incidents", tokens["reporter"], new)
         note_url = f"{base}/incidents/{other['id']}/notes"  # type: ignore[index]
@@ -153,8 +108,7 @@ def main() -> None:
         print(f"ratio (p50 during / idle): {ratio:.2f}")
         print(f"the script's own request: p50 {statistics.median(script):.2f} s (422, timed out)")
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.stop()
 
 
 if __name__ == "__main__":
