@@ -282,3 +282,23 @@ def test_verify_refuses_a_database_before_0009(ctx):
     _migrate(ctx, "downgrade", "0008")
     result = itsm("audit", "verify", database_url=ctx.db.url)
     assert result.returncode == 2 and "before 0009" in result.stderr
+
+
+def test_verify_reads_one_snapshot_while_others_append(ctx, database_url, monkeypatch):
+    """Found in review: on PostgreSQL each statement of a READ COMMITTED read sees its
+    own snapshot, so an event committed between reading the heads and the events
+    looked like a broken chain."""
+    from engine.services.audit import verify as verify_module
+
+    real = verify_module._stored_events
+    writer = ServiceContext(db=Database(database_url), now=ctx.now)
+
+    def append_meanwhile(session):
+        with writer.db.write() as other:  # committed after the heads were read
+            admin_events.record(other, "admin", admin_events.USER_ACTIVATED, writer.now())
+        yield from real(session)
+
+    monkeypatch.setattr(verify_module, "_stored_events", append_meanwhile)
+    result = verify_all(ctx)
+    writer.db.dispose()
+    assert result.failure is None, result.failure
