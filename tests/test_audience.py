@@ -172,3 +172,15 @@ def test_deactivated_claimant_task_can_be_assigned(api, ctx):
     set_active(ctx, "desk", False)
     assigned = api.ok(api.post("desk2", f"/tasks/{task_id}/assign", {"username": "desk2"}))
     assert assigned["claimed_by"] == "desk2"
+
+
+def test_a_linked_records_creator_is_shown_by_lane_role(api):
+    """Found in review: `links[].creator` carried the engineer's username."""
+    s = Scenario(api)
+    s.record()
+    s.desk_passes_on()
+    s.level2("solved", change_required=True)
+    staff = api.ok(api.get("manager", f"/incidents/{s.id}"))
+    assert [link["creator"] for link in staff["links"]] == ["l2"]
+    view = api.ok(api.get("reporter", f"/incidents/{s.id}"))
+    assert [link["creator"] for link in view["links"]] == ["level2"]

@@ -480,7 +480,11 @@ def test_a_vendor_sees_neither_another_organisations_task_nor_its_name(api, ctx)
     s.resolve("level2")
     s.confirm(False)  # not recovered: back to level 2, which asks Globex this time
     s.level2("escalate_vendor", vendor_org="Globex")
+    globex_task = s.task_id("vendor_investigation")
+    api.ok(api.post("globex1", f"/tasks/{globex_task}/claim"))
     view = api.ok(api.get("acme1", f"/incidents/{s.id}"))
+    # Not even the events of Globex's task (its claim) reach ACME.
+    assert all(e.get("task_id") != globex_task for e in view["events"])
     assert "vendor_investigation" not in [t["name"] for t in view["tasks"]]
     assert all("vendor_org" not in e for e in view["events"])
     theirs = api.ok(api.get("globex1", f"/incidents/{s.id}"))

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.domain.roles import STAFF_ROLES, shown_role
-from engine.persistence.models import Incident, User, UserRole
+from engine.persistence.models import Incident, User, UserRole, UserTaskRow
 from engine.services.context import Actor
 from engine.services.sla.clocks import RESPONSE_STOP_TASK, STAGE_ENTERED, STAGE_LEFT, STAGES
 
@@ -71,8 +71,27 @@ def audience_of(actor: Actor, incident: Incident | None = None) -> Audience:
 class Names:
     """Usernames as this audience may see them, looked up once per view."""
 
-    def __init__(self, session: Session, audience: Audience, usernames: Iterable[str]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        audience: Audience,
+        usernames: Iterable[str],
+        incident_id: int | None = None,
+    ) -> None:
         self.audience = audience
+        # The vendor tasks of other organisations on this incident: their events too
+        # stay with those organisations.
+        self.hidden_tasks: frozenset[str] = frozenset()
+        if audience.kind == "vendor" and incident_id is not None:
+            self.hidden_tasks = frozenset(
+                session.scalars(
+                    select(UserTaskRow.id).where(
+                        UserTaskRow.incident_id == incident_id,
+                        UserTaskRow.lane == "vendor",
+                        UserTaskRow.vendor_org.is_distinct_from(audience.vendor_org),
+                    )
+                )
+            )
         self._shown: dict[str, str] = {}
         if audience.staff:
             return
@@ -104,11 +123,15 @@ def names_for(
     events: Iterable[dict[str, Any]] = (),
     tasks: Iterable[dict[str, Any]] = (),
     notes: Iterable[dict[str, Any]] = (),
+    links: Iterable[dict[str, Any]] = (),
+    incident_id: int | None = None,
 ) -> Names:
     usernames = [e.get("actor") for e in events]
     usernames += [t.get("claimed_by") for t in tasks]
     usernames += [n.get("author") for n in notes]
-    return Names(session, audience, [u for u in usernames if isinstance(u, str)])
+    usernames += [r.get("creator") for r in links]
+    named = [u for u in usernames if isinstance(u, str)]
+    return Names(session, audience, named, incident_id)
 
 
 def shown_events(events: list[dict[str, Any]], names: Names) -> list[dict[str, Any]]:
@@ -117,7 +140,7 @@ def shown_events(events: list[dict[str, Any]], names: Names) -> list[dict[str, A
         return events
     if kind == "caller":
         return [_caller_event(e, names) for e in events if _caller_sees(e)]
-    return [_vendor_event(e, names) for e in events if _vendor_sees(e)]
+    return [_vendor_event(e, names) for e in events if _vendor_sees(e, names.hidden_tasks)]
 
 
 def _caller_sees(event: dict[str, Any]) -> bool:
@@ -143,8 +166,10 @@ def _caller_event(event: dict[str, Any], names: Names) -> dict[str, Any]:
     return item
 
 
-def _vendor_sees(event: dict[str, Any]) -> bool:
+def _vendor_sees(event: dict[str, Any], hidden_tasks: frozenset[str]) -> bool:
     if event.get("internal") or event["type"] in STAGE_EVENTS:
+        return False
+    if event.get("task_id") in hidden_tasks:
         return False
     return not (event.get("clock") in STAGES or event.get("lane") in STAGES)
 
@@ -180,10 +205,16 @@ def shown_detail(session: Session, audience: Audience, detail: dict[str, Any]) -
     if audience.staff:
         return detail
     names = names_for(
-        session, audience, events=detail.get("events", ()), tasks=detail.get("tasks", ())
+        session,
+        audience,
+        events=detail.get("events", ()),
+        tasks=detail.get("tasks", ()),
+        links=detail.get("links", ()),
+        incident_id=detail.get("id"),
     )
     tasks = [shown_task(t, names) for t in detail.get("tasks", ()) if _sees_task(audience, t)]
-    shown = {**detail, "tasks": tasks}
+    links = [{**r, "creator": names(r.get("creator"))} for r in detail.get("links", ())]
+    shown = {**detail, "tasks": tasks, "links": links}
     # An engine error names the process's elements: internals.
     shown["error"] = None
     if "events" in detail:

@@ -266,7 +266,14 @@ def incident_page(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[s
                 "status_before_suspend": incident.status_before_suspend,
             }
         )
-        names = names_for(session, audience, events=events, tasks=detail["tasks"], notes=notes)
+        names = names_for(
+            session,
+            audience,
+            events=events,
+            tasks=detail["tasks"],
+            notes=notes,
+            incident_id=incident.id,
+        )
         return {
             "incident": shown_detail(session, audience, detail),
             "view": view,
