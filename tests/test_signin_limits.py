@@ -15,6 +15,7 @@ import pytest
 
 from engine.services.people import users
 from tests.conftest import PASSWORD, Browser
+from web.signin_limits import SignInLimits
 
 ATTACKER, OWNER = "203.0.113.66", "198.51.100.7"
 WRONG = "not the password at all"
@@ -185,3 +186,41 @@ def test_defaults_allow_a_busy_office_but_not_a_flood(app: Any) -> None:
     client = app.test_client()
     codes = [token(client, "desk", WRONG, ATTACKER).status_code for _ in range(21)]
     assert codes == [401] * 5 + [429] * 16
+
+
+def test_guesses_sent_at_the_same_time_cannot_all_pass_the_test_first() -> None:
+    """Found in review: eight concurrent guesses were all admitted before any failure
+    was counted (the pair limit is 5)."""
+    limits = SignInLimits(
+        address="100 per minute",
+        address_failures="100 per minute",
+        pair="5 per minute",
+        account="100 per minute",
+    )
+    admitted = [limits.attempt("alice", "10.0.0.9") is None for _ in range(8)]
+    assert admitted.count(True) == 5
+    for _ in range(5):
+        limits.failed("alice", "10.0.0.9")
+    assert limits.attempt("alice", "10.0.0.9") is not None
+
+
+def test_the_owner_who_mistyped_once_is_not_locked_out_after_signing_in() -> None:
+    """Found in review: one typo marked the owner's address as failing for the
+    account's whole window, even after a correct sign-in."""
+    limits = SignInLimits(
+        address="100 per minute",
+        address_failures="100 per minute",
+        pair="5 per minute",
+        account="20 per hour",
+    )
+    owner = "10.0.0.1"
+    assert limits.attempt("alice", owner) is None
+    limits.failed("alice", owner)  # a typo
+    assert limits.attempt("alice", owner) is None
+    limits.succeeded("alice", owner)
+    for n in range(19):  # the typo and 19 guesses spread under the pair limit: 20
+        address = f"10.0.1.{n // 4}"
+        assert limits.attempt("alice", address) is None
+        limits.failed("alice", address)
+    assert limits.attempt("alice", owner) is None  # the owner still gets in
+    assert limits.attempt("alice", "10.0.1.0") is not None  # a failing address does not

@@ -100,13 +100,19 @@ class SignInLimits:
         if not self._limiter.test(self._pair_seen, "signin-pair-seen", account, address):
             checks.extend((i, ("signin-account", account)) for i in self._account)
         over = [(item, ids) for item, ids in checks if not self._limiter.test(item, *ids)]
-        return self._refused(over) if over else None
+        if over:
+            return self._refused(over)
+        # The pair's count is taken now, not after the password check: guesses sent
+        # at the same time cannot all pass the test first (a success clears it).
+        for item in self._pair:
+            if not self._limiter.hit(item, "signin-pair", account, address):
+                return self._refused([(item, ("signin-pair", account, address))])
+        return None
 
     def failed(self, username: str, address: str) -> None:
         account = _account_key(username)
         for items, ids in (
             (self._address_failures, ("signin-address-failed", address)),
-            (self._pair, ("signin-pair", account, address)),
             (self._account, ("signin-account", account)),
             ([self._pair_seen], ("signin-pair-seen", account, address)),
         ):
@@ -114,9 +120,11 @@ class SignInLimits:
                 self._limiter.hit(item, *ids)
 
     def succeeded(self, username: str, address: str) -> None:
+        """The owner got in from here: this address has not failed for this account."""
         account = _account_key(username)
         for item in self._pair:
             self._limiter.clear(item, "signin-pair", account, address)
+        self._limiter.clear(self._pair_seen, "signin-pair-seen", account, address)
 
     def _refused(self, over: list[tuple[RateLimitItem, tuple[str, ...]]]) -> Refused:
         now = time.time()

@@ -108,6 +108,9 @@ def change_own_password() -> tuple[Response, int] | tuple[Response, int, dict[st
     except WrongPassword:
         limits.failed(me.username, address)
         raise
+    except Invalid:
+        limits.succeeded(me.username, address)  # the current password was right
+        raise
     limits.succeeded(me.username, address)
     issued = changed.token
     assert issued is not None

@@ -108,6 +108,7 @@ def change_password() -> PasswordPage:
         limits.failed(me.username, address)
         return _password_page({"current_password": _("This is not your current password.")}, 422)
     except Invalid as exc:
+        limits.succeeded(me.username, address)  # the current password was right
         details = exc.details if isinstance(exc.details, dict) else {}
         message = str(details.get("new_password", _("Please check the values.")))
         return _password_page({"new_password": passwords.translated(message)}, 422)
