@@ -260,3 +260,17 @@ def test_outsider_diagram_keeps_shapes_and_drops_every_kind_of_logic() -> None:
     ):
         assert kept in xml, kept
     assert '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression"/>' in xml
+
+
+def test_outsider_diagram_drops_designers_annotations_and_engine_codes() -> None:
+    """Found in review: a text annotation's words and error/escalation codes reached
+    reporters and vendors."""
+    xml = outsider_diagram_xml(
+        '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">'
+        '<bpmn:error id="e" errorCode="VENDOR_PW_ON_WIKI"/>'
+        '<bpmn:process id="p" isExecutable="true">'
+        '<bpmn:textAnnotation id="a"><bpmn:text>internal: vendor X password is on the wiki'
+        "</bpmn:text></bpmn:textAnnotation></bpmn:process></bpmn:definitions>"
+    )
+    assert "wiki" not in xml and "VENDOR_PW" not in xml
+    assert 'id="a"' in xml and 'id="e"' in xml  # the shapes stay, empty

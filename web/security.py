@@ -145,8 +145,12 @@ _LOGIC_ELEMENTS = frozenset(
         "transformation",
         "formalExpression",
         "expression",
+        # A text annotation's words are the designers' notes; the shape stays, empty.
+        "text",
     }
 )
+# Codes and names a designer chose for the engine, not for the drawing.
+_INTERNAL_ATTRIBUTES = frozenset({"errorCode", "escalationCode", "messageRef", "signalRef"})
 # Conditions are emptied rather than removed: bpmn-js marks a conditional flow by the
 # element's presence, not its content.
 _EMPTIED_ELEMENTS = frozenset({"conditionExpression", "condition"})
@@ -189,7 +193,8 @@ def outsider_diagram_xml(xml: str) -> str:
                     node.set(f"{{{XSI_NS}}}type", kind)
             for attribute in list(node.attrib):
                 namespace = etree.QName(attribute).namespace
-                if namespace is not None and namespace != XSI_NS:
+                internal = namespace is None and attribute in _INTERNAL_ATTRIBUTES
+                if internal or (namespace is not None and namespace != XSI_NS):
                     del node.attrib[attribute]
     etree.cleanup_namespaces(root)
     return etree.tostring(root, encoding="unicode")
