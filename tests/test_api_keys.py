@@ -135,3 +135,11 @@ def test_issuing_and_revoking_keys_are_administration_events(api, gateway):
         ("api_key_issued", "admin", "monitoring"),
     ]
     assert issued["key"] not in str(events)  # never the secret
+
+
+def test_an_api_key_has_no_password_to_change(api, gateway):
+    key = api.ok(issue(api, {"username": gateway, "name": "bridge"}), 201)["key"]
+    body = {"current_password": PASSWORD, "new_password": "another long passphrase 7"}
+    response = as_key(api, key, "POST", "/auth/password", body)
+    assert response.status_code == 403
+    assert "API key" in response.get_json()["error"]

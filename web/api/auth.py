@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify
 
 from engine.services.errors import Invalid, Unauthorized
 from engine.services.people.users import (
     WrongPassword,
-    actor_for_token,
     change_password,
     issue_token_for_account,
 )
 from web.api import api_blueprint
-from web.api.common import json_body, services
+from web.api.common import current_actor, json_body, services
 from web.api.openapi import operation
 from web.api.schemas import ref
 from web.signin_limits import Refused, client_address, current_limits
@@ -91,11 +90,7 @@ def create_token() -> tuple[Response, int] | tuple[Response, int, dict[str, str]
 def change_own_password() -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
     """`{current_password, new_password}`: every token of the user is revoked and a new
     one returned. The one endpoint a user whose password was reset may call."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("sign in: send 'Authorization: Bearer <token>'")
-    me = actor_for_token(services(), token.strip(), password_change=True)
+    me = current_actor(password_change=True)
     given = _strings(json_body(), "current_password", "new_password")
     limits, address = current_limits(), client_address()
     refused = limits.attempt(me.username, address)

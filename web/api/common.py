@@ -9,7 +9,7 @@ from flask import current_app, request
 
 from engine.domain.text import TooDeep, json_text_problems
 from engine.services.context import Actor, ServiceContext
-from engine.services.errors import BadRequest, Invalid, Unauthorized
+from engine.services.errors import BadRequest, Forbidden, Invalid, Unauthorized
 from engine.services.people.api_keys import actor_for_api_key, is_api_key
 from engine.services.people.users import actor_for_token
 from engine.workflow.safe_xml import MAX_BPMN_BYTES
@@ -19,16 +19,19 @@ def services() -> ServiceContext:
     return current_app.extensions["itsm"]  # type: ignore[no-any-return]
 
 
-def current_actor() -> Actor:
-    """The API never accepts the browser session: only a bearer token."""
+def current_actor(*, password_change: bool = False) -> Actor:
+    """The API never accepts the browser session: only a bearer token or API key.
+    `password_change`: the one call a user whose password was reset may make."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("sign in: send 'Authorization: Bearer <token>'")
     token = token.strip()
     if is_api_key(token):
+        if password_change:
+            raise Forbidden("an API key has no password to change; sign in as the user")
         return actor_for_api_key(services(), token)
-    return actor_for_token(services(), token)
+    return actor_for_token(services(), token, password_change=password_change)
 
 
 def json_body() -> Any:
