@@ -25,6 +25,8 @@ AREA_ORDER = (
     "incidents",
     "tasks",
     "revision",
+    "notify",
+    "intake",
     "ops",
 )
 

@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, context: ServiceContext | None 
         context = ServiceContext(
             db=Database(settings.database_url),
             token_ttl=timedelta(hours=settings.token_ttl_hours),
+            channels=settings.channels,
         )
     app.extensions["itsm"] = context
     app.extensions["itsm_settings"] = settings

@@ -21,6 +21,7 @@ from engine.services.audit import verify as audit_verify
 from engine.services.context import ServiceContext
 from engine.services.errors import Conflict, Invalid
 from engine.services.ops import backup
+from engine.services.ops.channels import ChannelWorkers
 from engine.services.ops.worker import TimerWorker
 from engine.services.people import users
 from engine.services.process import definitions
@@ -142,7 +143,7 @@ def prepared_context(settings: Settings) -> ServiceContext:
     """Open the database and bring its schema to the newest revision."""
     db = Database(settings.database_url)
     migrate(db.engine)
-    return ServiceContext(db=db)
+    return ServiceContext(db=db, channels=settings.channels)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -170,6 +171,7 @@ def _serve(args: argparse.Namespace) -> int:
     server = create_server(app, server_settings, args.host, args.port, open_files)
     if not args.no_worker:
         TimerWorker(context).start_thread()
+        ChannelWorkers(context).start()
     logging.info(
         "server: %d threads, %d connections, idle timeout %d s, request timeout %d s",
         server.adj.threads,
@@ -185,12 +187,16 @@ def _serve(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     if not _logging_configured():
         return 2
-    worker = TimerWorker(prepared_context(Settings()), interval=args.interval)
+    context = prepared_context(Settings())
+    worker = TimerWorker(context, interval=args.interval)
+    channels = ChannelWorkers(context)
+    channels.start()
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     try:
         worker.run_forever()
     except KeyboardInterrupt:
         worker.stop()
+    channels.stop()
     return 0
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.persistence.db import default_sqlite_url
+from engine.services.context import DEFAULT_ATTACHMENT_MAX_BYTES, ChannelSettings
 
 INSTANCE_DIR = Path(os.environ.get("ITSM_INSTANCE_DIR", Path.cwd() / "instance"))
 
@@ -27,3 +28,47 @@ class Settings:
     )
     token_ttl_hours: float = 12.0
     max_upload_bytes: int = 5 * 1024 * 1024
+    channels: ChannelSettings = field(default_factory=lambda: channel_settings_from_env())
+
+
+class SettingError(ValueError):
+    """A setting from the environment is unusable; the message names it."""
+
+
+def _listed(name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingError(f"{name} must be a whole number of bytes, not {raw!r}") from None
+    if value < 1:
+        raise SettingError(f"{name} must be at least 1")
+    return value
+
+
+def channel_settings_from_env() -> ChannelSettings:
+    """ITSM_SMTP_URL, ITSM_MAIL_FROM, ITSM_BASE_URL, ITSM_IMAP_URL,
+    ITSM_INBOUND_AUTHSERV_ID, ITSM_INBOUND_DOMAINS, ITSM_WEBHOOK_ALLOWED_HOSTS,
+    ITSM_ATTACHMENT_DIR, ITSM_ATTACHMENT_MAX_BYTES."""
+    defaults = ChannelSettings()
+    return ChannelSettings(
+        smtp_url=os.environ.get("ITSM_SMTP_URL", "").strip(),
+        mail_from=os.environ.get("ITSM_MAIL_FROM", "").strip() or defaults.mail_from,
+        base_url=(os.environ.get("ITSM_BASE_URL", "").strip() or defaults.base_url).rstrip("/"),
+        imap_url=os.environ.get("ITSM_IMAP_URL", "").strip(),
+        inbound_authserv_id=os.environ.get("ITSM_INBOUND_AUTHSERV_ID", "").strip(),
+        inbound_domains=tuple(d.lower() for d in _listed("ITSM_INBOUND_DOMAINS")),
+        webhook_allowed_hosts=tuple(h.lower() for h in _listed("ITSM_WEBHOOK_ALLOWED_HOSTS")),
+        attachment_dir=Path(
+            os.environ.get("ITSM_ATTACHMENT_DIR", "").strip() or INSTANCE_DIR / "attachments"
+        ),
+        attachment_max_bytes=_positive_int(
+            "ITSM_ATTACHMENT_MAX_BYTES", DEFAULT_ATTACHMENT_MAX_BYTES
+        ),
+    )

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy import false as sa_false
+from sqlalchemy import true as sa_true
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -55,6 +57,7 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (Index("ix_users_email", "email", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
@@ -78,6 +81,10 @@ class User(Base):
     # A vendor's organisation (a `vendor_organisations` name; None for everyone else).
     # A name, not a foreign key: SQLite cannot drop a foreign-key column in place.
     vendor_org: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    # Where mail to the user goes (unique when set; the index is unique).
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    # The user's preference: mail when a task they could take becomes ready.
+    notify_task_ready: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     roles: Mapped[list[UserRole]] = relationship(
         cascade="all, delete-orphan", back_populates="user"
     )
@@ -201,7 +208,10 @@ class Incident(Base):
     __tablename__ = "incidents"
     __table_args__ = (
         Index("ix_incidents_status_priority", "status", "priority"),
-        Index("ix_incidents_reporter", "reporter_id"),
+        Index("ix_incidents_created_by", "created_by_id"),
+        Index("ix_incidents_caller", "caller_id"),
+        Index("ix_incidents_caller_email", "caller_email"),
+        Index("ix_incidents_dedup_key", "dedup_key"),
         Index("ix_incidents_next_timer", "next_timer_at"),
         Index("ix_incidents_resolution_due", "resolution_due"),
         Index("ix_incidents_sla_next_check", "sla_next_check_at"),
@@ -228,7 +238,17 @@ class Incident(Base):
     # The tier(s) holding the incident now (lanes with a ready task, comma-separated;
     # none while resolved): what the stage clocks count.
     stage: Mapped[str | None] = mapped_column(String(80), nullable=True)
-    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # Who created the record (the actor of `created`; gains nothing else by it).
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # Whose incident it is: a user, or an address only (contract Part 2, callers).
+    caller_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    caller_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    # Part of every signed caller link: bumping it revokes the links of this incident.
+    caller_link_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # An integration's key for "the same alert again" while the incident is open.
+    dedup_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # A survey answered after the incident closed without one (accepted once).
+    survey_answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"))
     policy_snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -247,7 +267,10 @@ class Incident(Base):
     row_version: Mapped[int] = mapped_column(Integer)
 
     definition: Mapped[ProcessDefinition] = relationship(lazy="joined", innerjoin=True)
-    reporter: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+    created_by: Mapped[User] = relationship(
+        lazy="joined", innerjoin=True, foreign_keys=[created_by_id]
+    )
+    caller: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[caller_id])
 
     __mapper_args__ = {"version_id_col": row_version}
 
@@ -350,6 +373,10 @@ class Note(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     text: Mapped[str] = mapped_column(Text)
     internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Visible to staff and the vendor organisation(s) of the incident, never the caller.
+    vendor: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # The integration user that posted a note on the caller's behalf.
+    via: Mapped[str | None] = mapped_column(String(80), nullable=True)
 
 
 class LinkedRecord(Base):
@@ -416,3 +443,120 @@ class WorkerHeartbeat(Base):
     last_beat_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     # How often this worker promises to beat; it is stale after three times that.
     beat_every_seconds: Mapped[int] = mapped_column(Integer)
+
+
+class Attachment(Base):
+    """A file on an incident: the bytes live in the blob store under their SHA-256."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (
+        Index("ix_attachments_incident", "incident_id", "id"),
+        Index("ix_attachments_sha256", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(120))
+    sha256: Mapped[str] = mapped_column(String(64))
+    internal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    vendor: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    uploaded_by: Mapped[str] = mapped_column(String(254))  # a username or an address
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    inbound_mail_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Notification(Base):
+    """A mail in the outbox: written in the transaction of the event that causes it,
+    sent by the worker.  `status`: queued, sent or failed."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_incident", "incident_id", "id"),
+        Index("ix_notifications_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"), nullable=True)
+    event: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    language: Mapped[str] = mapped_column(String(20))
+    template: Mapped[str] = mapped_column(String(60))
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    subject: Mapped[str] = mapped_column(String(400))
+    message_id: Mapped[str] = mapped_column(String(250), unique=True)
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InboundMail(Base):
+    """A message received (API or IMAP) and what became of it; the raw message is
+    kept in the blob store under `sha256`."""
+
+    __tablename__ = "inbound_mails"
+    __table_args__ = (
+        Index("ix_inbound_mails_message_id", "message_id"),
+        Index("ix_inbound_mails_sender", "from_address", "received_at"),
+        Index("ix_inbound_mails_received", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str | None] = mapped_column(String(250), nullable=True)
+    from_address: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    subject: Mapped[str] = mapped_column(String(400), default="", server_default="")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source: Mapped[str] = mapped_column(String(10))  # api, imap
+    action: Mapped[str] = mapped_column(String(10))  # created, noted, ignored
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True)
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Signs each delivery; never returned by the API.
+    secret: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Deleted webhooks stay for their delivery log; nothing more is sent to them.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: written in the event's transaction, POSTed by the
+    worker.  `status`: queued, delivered or failed."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_hook", "webhook_id", "id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"), nullable=True)
+    event_type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[str] = mapped_column(Text)  # the body exactly as signed and sent
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from engine.domain.roles import LANE_ROLES
 from engine.domain.script_helpers import HELPER_NAMES
 from engine.persistence.audit_key import audit_key_for, register_audit_key
+from engine.persistence.blobs import BlobStore
 from engine.persistence.db import Database
 from engine.persistence.models import DEFAULT_LOCALE, DEFAULT_TIMEZONE
 from engine.services.heavy import HeavyReads
@@ -37,6 +43,38 @@ class Actor:
         return bool(self.roles & roles)
 
 
+DEFAULT_ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """How the desk is heard and hears (contract Part 2, "Command line and settings
+    added"); web.settings reads them from the environment, tests pass their own."""
+
+    smtp_url: str = ""  # empty: no mail is queued or sent
+    mail_from: str = "itsm@localhost"
+    base_url: str = "http://127.0.0.1:5000"  # links in mails
+    imap_url: str = ""  # empty: no mailbox is polled
+    inbound_authserv_id: str = ""
+    inbound_domains: tuple[str, ...] = ()
+    webhook_allowed_hosts: tuple[str, ...] = ()
+    attachment_dir: Path = Path("instance") / "attachments"
+    attachment_max_bytes: int = DEFAULT_ATTACHMENT_MAX_BYTES
+
+    @property
+    def mail_enabled(self) -> bool:
+        return bool(self.smtp_url)
+
+
+_CHANNELS: WeakKeyDictionary[Engine, ChannelSettings] = WeakKeyDictionary()
+
+
+def channel_settings_of(session: Session) -> ChannelSettings:
+    """The channel settings of the context that owns this session's database: what a
+    commit hook (engine.services.notify.committed) reads, as it has no context."""
+    return _CHANNELS.get(session.get_bind().engine, ChannelSettings())
+
+
 @dataclass
 class ServiceContext:
     db: Database
@@ -48,8 +86,14 @@ class ServiceContext:
     heavy: HeavyReads = field(default_factory=HeavyReads)
     # Signs the audit chains; empty: ITSM_AUDIT_KEY or the installation's key file.
     audit_key: bytes = b""
+    channels: ChannelSettings = field(default_factory=ChannelSettings)
+
+    @property
+    def blobs(self) -> BlobStore:
+        return BlobStore(self.channels.attachment_dir)
 
     def __post_init__(self) -> None:
         if not self.audit_key:
             self.audit_key = audit_key_for(self.db.url)
         register_audit_key(self.db.engine, self.audit_key)
+        _CHANNELS[self.db.engine] = self.channels

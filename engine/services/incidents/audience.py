@@ -63,7 +63,7 @@ class Audience:
 def audience_of(actor: Actor, incident: Incident | None = None) -> Audience:
     if actor.has_any(STAFF_ROLES):
         return Audience("staff", actor.username)
-    if "vendor" in actor.roles and (incident is None or incident.reporter_id != actor.id):
+    if "vendor" in actor.roles and (incident is None or incident.caller_id != actor.id):
         return Audience("vendor", actor.username, actor.vendor_org)
     return Audience("caller", actor.username)
 

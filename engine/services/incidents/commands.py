@@ -84,7 +84,8 @@ def _new_incident(
         status="new",
         phase="identify",
         major=False,
-        reporter_id=actor.id,
+        created_by_id=actor.id,
+        caller_id=actor.id,
         definition_id=definition.id,
         policy_snapshot=snapshot,
         created_at=now,
@@ -279,7 +280,7 @@ def add_note(ctx: ServiceContext, actor: Actor, incident_id: int, payload: Any) 
     staff = actor.has_any(STAFF_ROLES)
     with ctx.db.write() as session:
         incident = load_visible(session, actor, incident_id, for_update=True)
-        if not staff and incident.reporter_id != actor.id:
+        if not staff and incident.caller_id != actor.id:
             raise Forbidden("only the reporter and staff write notes")
         if internal and not staff:
             raise Forbidden("only staff write internal work notes")
@@ -291,7 +292,7 @@ def add_note(ctx: ServiceContext, actor: Actor, incident_id: int, payload: Any) 
         log = EventLog(session, incident)
         log.add("note_added", actor.username, now, internal=internal)
         if (
-            incident.reporter_id == actor.id
+            incident.caller_id == actor.id
             and incident.status == "suspended"
             and incident.suspend_category == "awaiting_reporter"
         ):

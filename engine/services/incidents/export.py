@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 
 from engine.persistence.models import Incident, User
 from engine.services.context import Actor, ServiceContext
@@ -95,7 +95,7 @@ def export_query(actor: Actor, query: IncidentQuery) -> Select[*tuple[Any, ...]]
             Incident.major,
             Incident.category,
             Incident.channel,
-            User.username,
+            func.coalesce(User.username, Incident.caller_email),
             Incident.created_at,
             Incident.resolved_at,
             Incident.closed_at,
@@ -103,7 +103,7 @@ def export_query(actor: Actor, query: IncidentQuery) -> Select[*tuple[Any, ...]]
             Incident.resolution_due,
             Incident.breached,
         )
-        .join(User, User.id == Incident.reporter_id)
+        .outerjoin(User, User.id == Incident.caller_id)
         .where(*matching_conditions(actor, query))
         .order_by(ordered.nulls_last(), tie)
     )

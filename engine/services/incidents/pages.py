@@ -291,7 +291,7 @@ def incident_page(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[s
             "resolution": resolution_text(events)
             if incident.status in ("resolved", "closed")
             else None,
-            "can_note": staff or incident.reporter_id == actor.id,
+            "can_note": staff or incident.caller_id == actor.id,
             "staff": staff,
             "suspend_categories": SUSPEND_CATEGORIES,
         }

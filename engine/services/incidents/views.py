@@ -13,6 +13,20 @@ from engine.services.incidents.clock_explain import explain_clocks
 from engine.services.sla.suspensions import incident_suspensions
 
 
+def caller_name(incident: Incident) -> str:
+    """The caller as lists and exports name them: the username, else the address."""
+    if incident.caller is not None:
+        return incident.caller.username
+    return incident.caller_email or ""
+
+
+def caller_of(incident: Incident) -> dict[str, str | None]:
+    """`caller: {username, email}` of the incident's JSON view (contract Part 2)."""
+    if incident.caller is not None:
+        return {"username": incident.caller.username, "email": incident.caller.email}
+    return {"username": None, "email": incident.caller_email}
+
+
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -77,7 +91,8 @@ def incident_detail(
         {
             "description": incident.description,
             "contact": incident.contact,
-            "reporter": incident.reporter.username,
+            "reporter": caller_name(incident),
+            "caller": caller_of(incident),
             "resolved_at": iso(incident.resolved_at),
             "closed_at": iso(incident.closed_at),
             "error": incident.error,

@@ -22,7 +22,7 @@ def visible_condition(actor: Actor) -> ColumnElement[bool] | None:
     sees it (see `audience`)."""
     if actor.has_any(STAFF_ROLES) or INTEGRATION in actor.roles:
         return None
-    visible: ColumnElement[bool] = Incident.reporter_id == actor.id
+    visible: ColumnElement[bool] = Incident.caller_id == actor.id
     if VENDOR_LANE in actor.roles and actor.vendor_org is not None:
         # Aliased: task queries put this beside their own UserTaskRow.
         vendor_task = aliased(UserTaskRow)
@@ -59,7 +59,7 @@ def task_conditions(actor: Actor) -> list[ColumnElement[bool]]:
 
 def can_see(session: Session, actor: Actor, incident: Incident) -> bool:
     condition = visible_condition(actor)
-    if condition is None or incident.reporter_id == actor.id:
+    if condition is None or incident.caller_id == actor.id:
         return True
     found = session.scalar(select(Incident.id).where(Incident.id == incident.id, condition))
     return found is not None
