@@ -2,11 +2,13 @@
 # Install the project, its test tools and front-end packages, then run every check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v chromium >/dev/null; then
+# Debian packages the tests start themselves: chromium (browser tests) and dovecot
+# (the IMAP server of the mail-in tests).
+if ! command -v chromium >/dev/null || ! [ -x /usr/sbin/dovecot ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk dovecot-imapd >/dev/null
   else
-    echo "scripts/test.sh: the browser tests need Debian's chromium: sudo apt-get install chromium fonts-noto-cjk" >&2
+    echo "scripts/test.sh: the tests need Debian's chromium and dovecot: sudo apt-get install chromium fonts-noto-cjk dovecot-imapd" >&2
     exit 1
   fi
 fi
