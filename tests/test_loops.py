@@ -11,6 +11,7 @@ from engine.services.context import Actor, ServiceContext
 from engine.services.incidents import commands as incidents
 from engine.services.people import users
 from engine.services.tasks import commands as tasks
+from engine.services.tasks import listing
 from tests.conftest import PASSWORD
 
 
@@ -19,7 +20,7 @@ def _actor(ctx: ServiceContext, username: str) -> Actor:
 
 
 def _only_task(ctx: ServiceContext, incident_id: int, name: str) -> str:
-    ready = tasks.list_tasks(ctx, _EVERY_LANE)
+    ready = listing.list_tasks(ctx, _EVERY_LANE, {"incident_id": str(incident_id)}).items
     ids = [t["id"] for t in ready if t["incident_id"] == incident_id and t["name"] == name]
     assert len(ids) == 1, ready
     return str(ids[0])

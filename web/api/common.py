@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import current_app, request
+from flask import Response, current_app, request
 
 from engine.domain.text import TooDeep, json_text_problems
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import BadRequest, Forbidden, Invalid, Unauthorized
+from engine.services.paging import Total
 from engine.services.people.api_keys import actor_for_api_key, is_api_key
 from engine.services.people.users import actor_for_token
 from engine.workflow.safe_xml import MAX_BPMN_BYTES
@@ -64,3 +65,12 @@ def bpmn_body() -> bytes:
             [{"element": None, "line": None, "message": f"larger than {MAX_BPMN_BYTES} bytes"}],
         )
     return body
+
+
+def with_total(response: Response, total: Total) -> Response:
+    """A Part 1 list stays a JSON array; its total goes in X-Total-Count (contract
+    Part 2, "Lists"), and above the exact range X-Total-Exact says so."""
+    response.headers["X-Total-Count"] = str(total.shown)
+    if not total.exact:
+        response.headers["X-Total-Exact"] = "false"
+    return response

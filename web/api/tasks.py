@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 
+from engine.domain.ids import MAX_ID
 from engine.services.tasks import commands as use_cases
+from engine.services.tasks import listing
+from engine.services.tasks.listing import CLAIMED
 from web.api import api_blueprint
-from web.api.common import current_actor, json_body, services
-from web.api.openapi import Reply, operation
-from web.api.schemas import array, ref
+from web.api.common import current_actor, json_body, services, with_total
+from web.api.openapi import PAGING, TOTAL_HEADER, Param, Reply, operation
+from web.api.schemas import array, enum, ref
 
 TAGS = ["tasks"]
 ID = {"task_id": "the task's id (from /tasks or an incident's `tasks`)"}
@@ -17,12 +20,27 @@ TAKEN = "the task is no longer ready, or another user has claimed it"
 
 @api_blueprint.get("/tasks")
 @operation(
-    summary="Ready tasks of your lanes, oldest first",
+    summary="Ready tasks of your lanes, oldest first, a page at a time",
     tags=TAGS,
-    responses={200: array(ref("TaskSummary"))},
+    query=[
+        Param("incident_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}),
+        Param("record", {"type": "string", "maxLength": 20}),
+        Param("lane", {"type": "string", "maxLength": 40}),
+        Param("claimed", enum(CLAIMED)),
+        *PAGING,
+    ],
+    responses={
+        200: Reply(
+            "One page; the total is in X-Total-Count",
+            array(ref("TaskSummary")),
+            headers=TOTAL_HEADER,
+        ),
+        422: "a query parameter is invalid (`details` names it)",
+    },
 )
 def list_tasks() -> Response:
-    return jsonify(use_cases.list_tasks(services(), current_actor()))
+    listed = listing.list_tasks(services(), current_actor(), request.args)
+    return with_total(jsonify(listed.items), listed.total)
 
 
 @api_blueprint.get("/tasks/<task_id>")

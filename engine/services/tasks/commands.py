@@ -38,19 +38,6 @@ def ready_in_my_lanes(actor: Actor) -> list[ColumnElement[bool]]:
     return [*conditions, *task_conditions(actor)]
 
 
-def list_tasks(ctx: ServiceContext, actor: Actor) -> list[dict[str, Any]]:
-    with ctx.db.read() as session:
-        rows = session.execute(
-            select(UserTaskRow, Incident)
-            .join(Incident, Incident.id == UserTaskRow.incident_id)
-            .where(*ready_in_my_lanes(actor))
-            .order_by(UserTaskRow.created_at, UserTaskRow.id)
-        ).all()
-        tasks = [task_summary(row, incident) for row, incident in rows]
-        names = names_for(session, audience_of(actor), tasks=tasks)
-        return [shown_task(task, names) for task in tasks]
-
-
 def count_ready_by_lane(ctx: ServiceContext, actor: Actor) -> dict[str, int]:
     with ctx.db.read() as session:
         rows = session.execute(
