@@ -22,6 +22,7 @@ USER_CREATED = "user_created"
 USER_ROLES_CHANGED = "user_roles_changed"
 USER_ACTIVATED = "user_activated"
 USER_DEACTIVATED = "user_deactivated"
+USER_PROFILE_CHANGED = "user_profile_changed"
 PASSWORD_RESET = "password_reset"
 PASSWORD_CHANGED = "password_changed"
 TOKEN_ISSUED = "token_issued"
@@ -39,6 +40,9 @@ DRAFT_CREATED = "draft_created"
 DRAFT_SAVED = "draft_saved"
 DRAFT_DELETED = "draft_deleted"
 DRAFT_DEPLOYED = "draft_deployed"
+ATTACHMENT_UPLOADED = "attachment_uploaded"
+WEBHOOK_CREATED = "webhook_created"
+WEBHOOK_DELETED = "webhook_deleted"
 
 ADMIN_EVENT_TYPES = frozenset(
     {
@@ -46,6 +50,7 @@ ADMIN_EVENT_TYPES = frozenset(
         USER_ROLES_CHANGED,
         USER_ACTIVATED,
         USER_DEACTIVATED,
+        USER_PROFILE_CHANGED,
         PASSWORD_RESET,
         PASSWORD_CHANGED,
         TOKEN_ISSUED,
@@ -63,6 +68,9 @@ ADMIN_EVENT_TYPES = frozenset(
         DRAFT_SAVED,
         DRAFT_DELETED,
         DRAFT_DEPLOYED,
+        ATTACHMENT_UPLOADED,
+        WEBHOOK_CREATED,
+        WEBHOOK_DELETED,
     }
 )
 # The actor of a change made where nobody is signed in: the command line, setup.
