@@ -1,4 +1,4 @@
-"""Incident use cases: report, read, reclassify, notes, suspend and resume."""
+"""Incident use cases: report, read, reclassify, suspend and resume (notes: `notes`)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,25 @@ from sqlalchemy.orm import Session
 from engine.domain.forms import FormSpec, FormValidationError, validate_submission
 from engine.domain.priority import is_major, priority_for
 from engine.domain.roles import HANDLER_ROLES, STAFF_ROLES
-from engine.persistence.models import Incident, InstanceState, Note, ProcessDefinition
+from engine.persistence.models import Incident, InstanceState, ProcessDefinition, User
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid
-from engine.services.incidents.audience import audience_of, names_for, shown_detail, shown_note
+from engine.services.incidents.audience import audience_of, shown_detail
+from engine.services.incidents.callers import (
+    CALLER_FIELDS,
+    DEDUP_FIELD,
+    Caller,
+    open_incident_with_key,
+    read_caller_request,
+    resolve_caller,
+)
 from engine.services.incidents.event_log import EventLog
+from engine.services.incidents.notes import NOTE_LIMIT, Also, add_dedup_note
+from engine.services.incidents.notes import add_note as add_note
+from engine.services.incidents.notes import list_notes as list_notes
 from engine.services.incidents.progress import apply_outcome, refresh_sla, run_step
-from engine.services.incidents.views import incident_detail, incident_summary, note_view
+from engine.services.incidents.resuming import end_suspension
+from engine.services.incidents.views import incident_detail, incident_summary
 from engine.services.incidents.visibility import load_visible, visible_incidents
 from engine.services.process.definitions import latest_definition, spec_source
 from engine.services.sla.snapshot import matrix_of, take_snapshot
@@ -28,50 +40,92 @@ SUSPEND_CATEGORIES = ("awaiting_reporter", "awaiting_vendor", "awaiting_change",
 SUSPENDABLE = ("new", "in_progress", "resolved")
 CLASSIFY_TASK = "record_incident"
 TEXT_LIMITS = {"title": 300, "description": 20_000, "contact": 300}
-NOTE_LIMIT = 20_000
 MAX_PAGE = 200
 
 
 # -- create ------------------------------------------------------------------
 
 
-def create_incident(ctx: ServiceContext, actor: Actor, payload: Any) -> dict[str, Any]:
-    """Report an incident. The process starts (its first scripts run) in a read
-    transaction; the write then only inserts what the start produced."""
-    fields = _validate_new_incident(payload)
+def create_incident(
+    ctx: ServiceContext, actor: Actor, payload: Any, *, also: Also | None = None
+) -> dict[str, Any]:
+    """Report an incident (or, for a `dedup_key` already open, note it there).
+
+    `also` runs inside the write transaction after the incident is inserted (and its
+    number given), e.g. to store the inbound mail it came from."""
+    return report_incident(ctx, actor, payload, also=also)[0]
+
+
+def report_incident(
+    ctx: ServiceContext, actor: Actor, payload: Any, *, also: Also | None = None
+) -> tuple[dict[str, Any], bool]:
+    """The incident as its reporter sees it, and whether it is new (False: a program's
+    report with the `dedup_key` of an open incident, added to it as a note).
+
+    The process starts (its first scripts run) in a read transaction; the write then
+    only inserts what the start produced."""
+    if not isinstance(payload, dict):
+        raise Invalid("the body must be a JSON object", {})
+    asked = read_caller_request(actor, payload)
+    fields = _validate_new_incident(
+        {k: v for k, v in payload.items() if k not in (*CALLER_FIELDS, DEDUP_FIELD)}
+    )
     now = ctx.now()
     with ctx.db.read() as session, session.no_autoflush:
-        definition = latest_definition(session)
-        definition_id = definition.id
-        snapshot = take_snapshot(session)
-        draft = _new_incident(fields, actor, definition, snapshot, now)
-        log = EventLog(session, draft, new=True)
-        log.add("created", actor.username, now, channel=draft.channel)
-        outcome = run_step(
-            ctx,
-            session,
-            draft,
-            log,
-            lambda source, helpers: ctx.runtime.start(source, helpers, {}),
-        )
+        caller = resolve_caller(session, actor, asked)
+        if asked.dedup_key and open_incident_with_key(session, asked.dedup_key, lock=False):
+            outcome = None
+        else:
+            definition = latest_definition(session)
+            definition_id = definition.id
+            snapshot = take_snapshot(session)
+            draft = _new_incident(fields, actor, caller, definition, snapshot, now)
+            log = EventLog(session, draft, new=True)
+            log.add("created", actor.username, now, channel=draft.channel, caller=caller.name)
+            outcome = run_step(
+                ctx,
+                session,
+                draft,
+                log,
+                lambda source, helpers: ctx.runtime.start(source, helpers, {}),
+            )
     with ctx.db.write() as session:
+        if asked.dedup_key:
+            # One program's reports with a key are taken one at a time, so that two at
+            # once cannot both find no open incident (portable: no advisory locks).
+            session.get(User, actor.id, with_for_update={"of": User})
+            duplicate = open_incident_with_key(session, asked.dedup_key, lock=True)
+            if duplicate is not None:
+                text = "\n\n".join(p for p in (fields["title"], fields["description"]) if p)
+                add_dedup_note(ctx, session, duplicate, actor, text, now)
+                session.flush()
+                detail = incident_detail(session, duplicate, now)
+                return shown_detail(session, audience_of(actor, duplicate), detail), False
+            if outcome is None:
+                # The open one closed meanwhile: report anew (the start runs again).
+                raise Conflict("the incident with this dedup_key just closed: send it again")
         # The version the step ran on, even if another was deployed meanwhile.
         definition = session.get_one(ProcessDefinition, definition_id)
-        incident = _new_incident(fields, actor, definition, snapshot, now)
+        incident = _new_incident(fields, actor, caller, definition, snapshot, now)
+        incident.dedup_key = asked.dedup_key
         session.add(incident)
         session.flush()
         incident.number = f"INC-{incident.id:06d}"
         log = EventLog(session, incident, new=True)
-        log.add("created", actor.username, now, channel=incident.channel)
+        log.add("created", actor.username, now, channel=incident.channel, caller=caller.name)
+        assert outcome is not None
         apply_outcome(ctx, session, incident, log, outcome, actor.username)
+        if also is not None:
+            also(session, incident, now)
         session.flush()
         detail = incident_detail(session, incident, now)
-        return shown_detail(session, audience_of(actor, incident), detail)
+        return shown_detail(session, audience_of(actor, incident), detail), True
 
 
 def _new_incident(
     fields: dict[str, str],
     actor: Actor,
+    caller: Caller,
     definition: ProcessDefinition,
     snapshot: dict[str, Any],
     now: datetime,
@@ -85,7 +139,8 @@ def _new_incident(
         phase="identify",
         major=False,
         created_by_id=actor.id,
-        caller_id=actor.id,
+        caller_id=caller.user_id,
+        caller_email=caller.email,
         definition_id=definition.id,
         policy_snapshot=snapshot,
         created_at=now,
@@ -260,59 +315,6 @@ def _push_data_into_instance(
     state.state_json = ctx.runtime.update_data(spec_source(definition), state.state_json, data)
 
 
-# -- notes -------------------------------------------------------------------
-
-
-def add_note(ctx: ServiceContext, actor: Actor, incident_id: int, payload: Any) -> dict[str, Any]:
-    if not isinstance(payload, dict):
-        raise Invalid("the body must be a JSON object", {})
-    text = payload.get("text")
-    internal = payload.get("internal", False)
-    errors = {}
-    if not isinstance(text, str) or not text.strip():
-        errors["text"] = "is required"
-    elif len(text) > NOTE_LIMIT:
-        errors["text"] = f"must be at most {NOTE_LIMIT} characters"
-    if not isinstance(internal, bool):
-        errors["internal"] = "must be true or false"
-    if errors:
-        raise Invalid("invalid note", errors)
-    staff = actor.has_any(STAFF_ROLES)
-    with ctx.db.write() as session:
-        incident = load_visible(session, actor, incident_id, for_update=True)
-        if not staff and incident.caller_id != actor.id:
-            raise Forbidden("only the reporter and staff write notes")
-        if internal and not staff:
-            raise Forbidden("only staff write internal work notes")
-        now = ctx.now()
-        note = Note(
-            incident_id=incident.id, author=actor.username, at=now, text=text, internal=internal
-        )
-        session.add(note)
-        log = EventLog(session, incident)
-        log.add("note_added", actor.username, now, internal=internal)
-        if (
-            incident.caller_id == actor.id
-            and incident.status == "suspended"
-            and incident.suspend_category == "awaiting_reporter"
-        ):
-            _resume(ctx, incident, log, actor.username, now, reason="reporter replied")
-        incident.updated_at = now
-        session.flush()
-        return note_view(note)
-
-
-def list_notes(ctx: ServiceContext, actor: Actor, incident_id: int) -> list[dict[str, Any]]:
-    with ctx.db.read() as session:
-        incident = load_visible(session, actor, incident_id)
-        query = select(Note).where(Note.incident_id == incident.id).order_by(Note.id)
-        if not actor.has_any(STAFF_ROLES):
-            query = query.where(Note.internal.is_(False))
-        notes = [note_view(n) for n in session.scalars(query)]
-        names = names_for(session, audience_of(actor, incident), notes=notes)
-        return [shown_note(n, names) for n in notes]
-
-
 # -- suspend / resume --------------------------------------------------------
 
 
@@ -355,7 +357,7 @@ def resume(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[str, Any
             raise Conflict("the incident is not suspended")
         now = ctx.now()
         log = EventLog(session, incident)
-        _resume(ctx, incident, log, actor.username, now, reason="resumed by hand")
+        end_suspension(ctx, incident, log, actor.username, now, reason="resumed by hand")
         incident.updated_at = now
         session.flush()
         return incident_detail(session, incident, now, include_events=False)
@@ -367,7 +369,7 @@ def resume_when_due(
     """Resume a suspension whose resume-by time has come (the timer worker calls this)."""
     if incident.status != "suspended" or incident.resume_by is None or incident.resume_by > now:
         return False
-    _resume(ctx, incident, log, "system", now, reason="resume-by time reached")
+    end_suspension(ctx, incident, log, "system", now, reason="resume-by time reached")
     return True
 
 
@@ -375,22 +377,7 @@ def resume_if_suspended(
     ctx: ServiceContext, incident: Incident, log: EventLog, actor: str, now: datetime
 ) -> None:
     if incident.status == "suspended":
-        _resume(ctx, incident, log, actor, now, reason="a task was completed")
-
-
-def _resume(
-    ctx: ServiceContext, incident: Incident, log: EventLog, actor: str, now: datetime, reason: str
-) -> None:
-    if incident.suspended_since is not None:
-        incident.suspended_seconds += (now - incident.suspended_since).total_seconds()
-    incident.status = incident.status_before_suspend or "in_progress"
-    incident.status_before_suspend = None
-    incident.suspended_since = None
-    incident.suspend_reason = None
-    incident.suspend_category = None
-    incident.resume_by = None
-    log.add("resumed", actor, now, reason=reason)
-    refresh_sla(ctx, incident, log)
+        end_suspension(ctx, incident, log, actor, now, reason="a task was completed")
 
 
 def _validate_suspension(payload: Any, now: datetime) -> tuple[str, str | None, datetime | None]:

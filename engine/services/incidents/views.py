@@ -146,6 +146,8 @@ def note_view(note: Note) -> dict[str, Any]:
         "author": note.author,
         "text": note.text,
         "internal": note.internal,
+        "vendor": note.vendor,
+        "via": note.via,
     }
 
 
