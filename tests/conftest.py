@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from engine.persistence.db import Database
 from engine.persistence.migrate import migrate
-from engine.services.context import ServiceContext
+from engine.services.context import ChannelSettings, ServiceContext
 from engine.services.people import users
 from engine.services.process import definitions
 from web.app import create_app
@@ -151,8 +151,10 @@ def clock() -> TestClock:
 
 
 @pytest.fixture
-def ctx(database_url: str, clock: TestClock) -> Iterator[ServiceContext]:
-    context = ServiceContext(db=Database(database_url), now=clock)
+def ctx(database_url: str, clock: TestClock, tmp_path: Path) -> Iterator[ServiceContext]:
+    # Files (attachments, raw mails) go to the test's own folder, never ./instance.
+    channels = ChannelSettings(attachment_dir=tmp_path / "attachments")
+    context = ServiceContext(db=Database(database_url), now=clock, channels=channels)
     yield context
     context.db.dispose()
 

@@ -34,6 +34,12 @@ class Conflict(ServiceError):
     status = 409
 
 
+class TooLarge(ServiceError):
+    """413: an upload over its limit (`details` names the field)."""
+
+    status = 413
+
+
 class Invalid(ServiceError):
     """422: `details` maps field id → message, or lists BPMN problems."""
 

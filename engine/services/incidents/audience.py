@@ -15,11 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from engine.domain.roles import STAFF_ROLES, shown_role
-from engine.persistence.models import Incident, User, UserRole, UserTaskRow
+from engine.persistence.models import Attachment, Incident, User, UserRole, UserTaskRow
 from engine.services.context import Actor
 from engine.services.sla.clocks import RESPONSE_STOP_TASK, STAGE_ENTERED, STAGE_LEFT, STAGES
 
@@ -124,9 +124,11 @@ def names_for(
     tasks: Iterable[dict[str, Any]] = (),
     notes: Iterable[dict[str, Any]] = (),
     links: Iterable[dict[str, Any]] = (),
+    attachments: Iterable[dict[str, Any]] = (),
     incident_id: int | None = None,
 ) -> Names:
     usernames = [e.get("actor") for e in events]
+    usernames += [a.get("uploaded_by") for a in attachments]
     usernames += [t.get("claimed_by") for t in tasks]
     usernames += [n.get("author") for n in notes]
     usernames += [r.get("creator") for r in links]
@@ -200,6 +202,44 @@ def shown_note(note: dict[str, Any], names: Names) -> dict[str, Any]:
     return {**note, "author": names(note.get("author"))}
 
 
+def attachment_condition(audience: Audience) -> ColumnElement[bool] | None:
+    """Which attachments of a visible incident this audience sees, as SQL over
+    `Attachment` (None: all). A caller: neither internal nor vendor ones. A vendor: not
+    internal ones, and of the vendor ones (staff's and vendors') those not uploaded by
+    another organisation's vendor."""
+    if audience.staff:
+        return None
+    if audience.kind == "caller":
+        return Attachment.internal.is_(False) & Attachment.vendor.is_(False)
+    other_orgs_upload = (
+        select(User.id)
+        .where(
+            User.username == Attachment.uploaded_by,
+            User.vendor_org.is_not(None),
+            User.vendor_org.is_distinct_from(audience.vendor_org),
+        )
+        .exists()
+    )
+    return Attachment.internal.is_(False) & or_(Attachment.vendor.is_(False), ~other_orgs_upload)
+
+
+def shown_attachment(item: dict[str, Any], names: Names) -> dict[str, Any]:
+    if names.audience.staff:
+        return item
+    return {**item, "uploaded_by": names(item.get("uploaded_by"))}
+
+
+def _shown_attachments(
+    session: Session, audience: Audience, items: list[dict[str, Any]], names: Names
+) -> list[dict[str, Any]]:
+    condition = attachment_condition(audience)
+    if condition is None or not items:
+        return items
+    wanted = [item["id"] for item in items]
+    seen = set(session.scalars(select(Attachment.id).where(Attachment.id.in_(wanted), condition)))
+    return [shown_attachment(item, names) for item in items if item["id"] in seen]
+
+
 def shown_detail(session: Session, audience: Audience, detail: dict[str, Any]) -> dict[str, Any]:
     """An incident as `incident_detail` shapes it, narrowed to what `audience` may see."""
     if audience.staff:
@@ -210,11 +250,14 @@ def shown_detail(session: Session, audience: Audience, detail: dict[str, Any]) -
         events=detail.get("events", ()),
         tasks=detail.get("tasks", ()),
         links=detail.get("links", ()),
+        attachments=detail.get("attachments", ()),
         incident_id=detail.get("id"),
     )
     tasks = [shown_task(t, names) for t in detail.get("tasks", ()) if _sees_task(audience, t)]
     links = [{**r, "creator": names(r.get("creator"))} for r in detail.get("links", ())]
     shown = {**detail, "tasks": tasks, "links": links}
+    if "attachments" in detail:
+        shown["attachments"] = _shown_attachments(session, audience, detail["attachments"], names)
     # An engine error names the process's elements: internals.
     shown["error"] = None
     if "events" in detail:
