@@ -191,7 +191,8 @@ def test_task_listing_and_form(api):
     assert api.ok(api.get("l2", "/tasks")) == []
     task = api.ok(api.get("desk", f"/tasks/{listing[0]['id']}"))
     fields = {f["id"]: f for f in task["form"]["fields"]}
-    assert list(fields) == ["category", "impact", "urgency"]
+    assert list(fields) == ["category", "impact", "urgency", "callback_done"]
+    assert fields["callback_done"]["required"] is False
     assert fields["impact"]["type"] == "enum"
     assert fields["impact"]["required"] is True
     assert [o["id"] for o in fields["impact"]["options"]] == ["1", "2", "3"]
