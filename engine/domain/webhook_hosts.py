@@ -118,7 +118,7 @@ def why_not_public(address: IPAddress) -> str | None:
     )
     for hit, kind in checks:
         if hit:
-            return f"a {kind} address"
+            return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} address"
     return None
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.services.context import ServiceContext
+from engine.services.notify import webhook_delivery
 from engine.services.ops.health import worker_name
 from engine.services.telemetry import correlation
 
@@ -28,7 +29,9 @@ class ChannelLoop:
 
 
 # The loops of this installation, in start order: each sender's `LOOP`, named here.
-CHANNEL_LOOPS: list[ChannelLoop] = []
+CHANNEL_LOOPS: list[ChannelLoop] = [
+    ChannelLoop("webhooks", webhook_delivery.deliver_due, 1.0, lambda ctx: True),
+]
 
 
 class ChannelWorkers:
