@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +14,13 @@ from engine.domain.forms import FieldSpec, FormValidationError, default_value, v
 from engine.persistence.models import Incident, InstanceState, User, UserTaskRow
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
-from engine.services.incidents.audience import audience_of, names_for, shown_detail, shown_task
+from engine.services.incidents.audience import (
+    Audience,
+    audience_of,
+    names_for,
+    shown_detail,
+    shown_task,
+)
 from engine.services.incidents.commands import resume_if_suspended
 from engine.services.incidents.event_log import EventLog
 from engine.services.incidents.progress import (
@@ -90,37 +98,74 @@ def field_view(field: FieldSpec) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Completer:
+    """Who completes a task: the name the events carry, how the task is loaded and
+    checked for them (`load(session, task_id, for_update)`: raises NotFound, Forbidden
+    or Conflict), whose view of the incident the answer is, and what else is written
+    in the completion's transactions (`also(session, incident, log, now)`, after the
+    `task_completed` event; in the read phase too, where it is rolled back)."""
+
+    name: str
+    load: Callable[[Session, str, bool], tuple[UserTaskRow, Incident]]
+    audience: Callable[[Incident], Audience]
+    also: Callable[[Session, Incident, EventLog, datetime], None] | None = None
+
+
+def lane_member(actor: Actor) -> Completer:
+    """A member of the task's lane: the lane, visibility and claim rules apply."""
+
+    def load(session: Session, task_id: str, for_update: bool) -> tuple[UserTaskRow, Incident]:
+        row, incident = _load_for_lane(session, actor, task_id, for_update=for_update)
+        _check_ready_and_claim(row, actor)
+        return row, incident
+
+    return Completer(actor.username, load, lambda incident: audience_of(actor, incident))
+
+
 def complete_task(
     ctx: ServiceContext, actor: Actor, task_id: str, payload: Any, *, from_text: bool = False
 ) -> dict[str, Any]:
-    """Complete a ready task and run the engine to the next wait state.
+    """Complete a ready task and run the engine to the next wait state."""
+    if not isinstance(payload, dict):
+        raise Invalid("the body must be a JSON object of form values", {})
+    return complete_as(ctx, lane_member(actor), task_id, payload, from_text=from_text)
+
+
+def complete_as(
+    ctx: ServiceContext,
+    completer: Completer,
+    task_id: str,
+    payload: dict[str, Any],
+    *,
+    from_text: bool = False,
+) -> dict[str, Any]:
+    """Complete a ready task for `completer` (a lane member, or a caller answering).
 
     The engine step (scripts included) runs in a read transaction, holding no
     write lock; the write then re-reads the incident and applies the outcome
     only if its row version has not moved meanwhile (else the step runs once
     more on the fresh state, then 409)."""
-    if not isinstance(payload, dict):
-        raise Invalid("the body must be a JSON object of form values", {})
     for _attempt in range(STEP_ATTEMPTS):
         now = ctx.now()
-        outcome, seen_version = _step_without_lock(ctx, actor, task_id, payload, from_text, now)
+        outcome, seen_version = _step_without_lock(ctx, completer, task_id, payload, from_text, now)
         try:
             with ctx.db.write() as session, session.no_autoflush:
                 # One flush at the end: every row this step writes goes out together.
                 row, incident, values, log = _prepare_completion(
-                    ctx, session, actor, task_id, payload, from_text, now, for_update=True
+                    ctx, session, completer, task_id, payload, from_text, now, for_update=True
                 )
                 if incident.row_version != seen_version:
                     raise IncidentMoved  # rolls this write back; the step runs again
                 metrics.count_task_completion(session, row.lane)  # at commit
                 ready = apply_outcome(
-                    ctx, session, incident, log, outcome, actor.username, row, values
+                    ctx, session, incident, log, outcome, completer.name, row, values
                 )
                 session.flush()
                 detail = incident_detail(
                     session, incident, now, include_events=False, ready_tasks=ready
                 )
-                return shown_detail(session, audience_of(actor, incident), detail)
+                return shown_detail(session, completer.audience(incident), detail)
         except IncidentMoved:
             continue
     raise Conflict("the incident changed while the step ran; reload and retry")
@@ -128,7 +173,7 @@ def complete_task(
 
 def _step_without_lock(
     ctx: ServiceContext,
-    actor: Actor,
+    completer: Completer,
     task_id: str,
     payload: dict[str, Any],
     from_text: bool,
@@ -137,7 +182,7 @@ def _step_without_lock(
     """The engine step on a read transaction: its outcome and the row version it saw."""
     with ctx.db.read() as session, session.no_autoflush:
         row, incident, values, log = _prepare_completion(
-            ctx, session, actor, task_id, payload, from_text, now
+            ctx, session, completer, task_id, payload, from_text, now
         )
         state = session.get(InstanceState, incident.id)
         if state is None:
@@ -161,7 +206,7 @@ def _step_without_lock(
 def _prepare_completion(
     ctx: ServiceContext,
     session: Session,
-    actor: Actor,
+    completer: Completer,
     task_id: str,
     payload: dict[str, Any],
     from_text: bool,
@@ -171,8 +216,7 @@ def _prepare_completion(
 ) -> tuple[UserTaskRow, Incident, dict[str, Any], EventLog]:
     """Check the completion and record what precedes the engine step (the same in the
     read phase, where the step runs, and in the write that keeps its outcome)."""
-    row, incident = _load_for_lane(session, actor, task_id, for_update=for_update)
-    _check_ready_and_claim(row, actor)
+    row, incident = completer.load(session, task_id, for_update)
     spec = _task_spec(ctx, incident, row.name)
     try:
         values = validate_submission(spec.form, payload, from_text=from_text)
@@ -181,11 +225,13 @@ def _prepare_completion(
     _check_reassign_target(session, row, values)
     check_vendor_escalation(session, row.name, values)
     log = EventLog(session, incident)
-    resume_if_suspended(ctx, incident, log, actor.username, now)
-    log.add("task_completed", actor.username, now, task=row.name, task_id=row.id, values=values)
+    resume_if_suspended(ctx, incident, log, completer.name, now)
+    log.add("task_completed", completer.name, now, task=row.name, task_id=row.id, values=values)
+    if completer.also is not None:
+        completer.also(session, incident, log, now)
     row.state = "completed"
     row.closed_at = now
-    row.closed_by = actor.username
+    row.closed_by = completer.name
     return row, incident, values, log
 
 
