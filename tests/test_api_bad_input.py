@@ -212,7 +212,7 @@ def test_patch_recomputes_priority_and_due_times(api, clock):
     assert [(e["from"], e["to"]) for e in events] == [(5, 1)]
     # Later scripts and gateways see the new classification.
     assert api.patch("desk", f"/incidents/{s.id}", {"impact": "9"}).status_code == 422
-    assert api.patch("desk", f"/incidents/{s.id}", {"title": "x"}).status_code == 422
+    assert api.patch("desk", f"/incidents/{s.id}", {"owner": "x"}).status_code == 422
     assert api.patch("reporter", f"/incidents/{s.id}", {"impact": "2"}).status_code == 403
     assert api.patch("desk", f"/incidents/{s.id}", {"category": "access"}).status_code == 200
     assert s.refresh()["category"] == "access"

@@ -17,18 +17,28 @@ NOT_VISIBLE = "no such incident, or not one you may see"
 
 @api_blueprint.post("/incidents")
 @operation(
-    summary="Report an incident",
+    summary="Report an incident, for yourself or (staff, integration) for a caller",
     tags=TAGS,
     request=ref("NewIncident"),
     responses={
+        200: Reply(
+            "An integration user's `dedup_key` names an open incident: the report became "
+            "a note on it",
+            ref("Incident"),
+        ),
         201: Reply("The new incident, its first task ready", ref("Incident")),
+        403: "`caller`/`caller_email` from someone not staff or integration, or "
+        "`dedup_key` from someone not integration (`details` names the field)",
         404: "the incident process is not deployed",
-        422: "invalid fields, or a process script failed (`details` names the element)",
+        409: "the incident with this `dedup_key` closed while the report was taken",
+        422: "invalid fields, an unknown `caller`, both `caller` and `caller_email`, or a "
+        "process script failed (`details` names the element)",
     },
 )
 def create_incident() -> tuple[Response, int]:
     actor = current_actor()
-    return jsonify(use_cases.create_incident(services(), actor, json_body())), 201
+    detail, created = use_cases.report_incident(services(), actor, json_body())
+    return jsonify(detail), 201 if created else 200
 
 
 @api_blueprint.get("/incidents")
@@ -70,7 +80,9 @@ def get_incident(incident_id: int) -> Response:
 
 @api_blueprint.patch("/incidents/<int:incident_id>")
 @operation(
-    summary="Reclassify: impact, urgency, category (recomputes priority and due times)",
+    summary="Correct the record: impact, urgency, category (recomputes priority and due "
+    "times), title, description, contact (each change an event `field_changed`); one "
+    "that makes the incident P1/P2 or major starts the manager review",
     tags=TAGS,
     path=ID,
     request=ref("Classification"),
@@ -100,15 +112,18 @@ def list_notes(incident_id: int) -> Response:
 
 @api_blueprint.post("/incidents/<int:incident_id>/notes")
 @operation(
-    summary="Add a note; the reporter's note resumes an incident awaiting the reporter",
+    summary="Add a note; the caller's note (or an integration user's `on_behalf_of` the "
+    "caller) resumes an incident awaiting the reporter",
     tags=TAGS,
     path=ID,
     request=ref("NewNote"),
     responses={
         201: Reply("The note", ref("Note")),
-        403: "only the reporter and staff write notes; internal notes only staff",
+        403: "only the caller and staff write notes; internal notes only staff; "
+        "`on_behalf_of` only integration users",
         404: NOT_VISIBLE,
-        422: "`text` missing or too long, `internal` not a boolean",
+        422: "`text` missing or too long, `internal` not a boolean, `on_behalf_of` not "
+        "the incident's caller",
     },
 )
 def add_note(incident_id: int) -> tuple[Response, int]:

@@ -263,6 +263,10 @@ _INCIDENT = answer(
         "description": STRING,
         "contact": STRING,
         "reporter": STRING,
+        "caller": answer(
+            {"username": nullable(STRING), "email": nullable(STRING)},
+            description="whose incident it is: a user, or an address only",
+        ),
         "resolved_at": nullable(TIME),
         "closed_at": nullable(TIME),
         "error": nullable(STRING),
@@ -282,6 +286,14 @@ _NEW_INCIDENT = body(
         "description": {"type": ["string", "null"], "maxLength": TEXT_LIMITS["description"]},
         "contact": {"type": ["string", "null"], "maxLength": TEXT_LIMITS["contact"]},
         "channel": enum(CHANNELS),
+        "caller": {**NOT_BLANK, "description": "staff and integration only: the caller's "
+                   "username (else the creating user is the caller)"},
+        "caller_email": {"type": "string", "format": "email", "maxLength": 254,
+                         "description": "staff and integration only, instead of `caller`: "
+                         "a user's address makes that user the caller"},
+        "dedup_key": {**NOT_BLANK, "maxLength": 200,
+                      "description": "integration only: while an incident with this key is "
+                      "open, the report becomes a note on it (200)"},
     },
     required=("title", "channel"),
     closed=True,
@@ -291,15 +303,31 @@ _CLASSIFICATION = body(
         "impact": enum(("1", "2", "3")),
         "urgency": enum(("1", "2", "3")),
         "category": {**TEXT, "description": "an option of record_incident's form"},
+        "title": {**NOT_BLANK, "maxLength": TEXT_LIMITS["title"]},
+        "description": {"type": ["string", "null"], "maxLength": TEXT_LIMITS["description"]},
+        "contact": {"type": ["string", "null"], "maxLength": TEXT_LIMITS["contact"]},
     },
     closed=True,
 )
 _CLASSIFICATION["minProperties"] = 1  # nothing to change → 422
-_NOTE = answer({"id": INTEGER, "at": TIME, "author": STRING, "text": STRING, "internal": BOOLEAN})
+_NOTE = answer(
+    {
+        "id": INTEGER,
+        "at": TIME,
+        "author": STRING,
+        "text": STRING,
+        "internal": BOOLEAN,
+        "vendor": BOOLEAN,
+        "via": {**nullable(STRING), "description": "the integration user that carried it"},
+    },
+    optional=("vendor", "via"),
+)
 _NEW_NOTE = body(
     {
         "text": {**NOT_BLANK, "maxLength": NOTE_LIMIT},
         "internal": {"type": "boolean", "default": False, "description": "staff only"},
+        "on_behalf_of": {**NOT_BLANK, "description": "integration only: the incident's "
+                         "caller (username or e-mail); the note counts as theirs"},
     },
     required=("text",),
     closed=False,

@@ -6,12 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from engine.domain.forms import FormSpec, FormValidationError, validate_submission
-from engine.domain.priority import is_major, priority_for
 from engine.domain.roles import HANDLER_ROLES, STAFF_ROLES
-from engine.persistence.models import Incident, InstanceState, ProcessDefinition, User
+from engine.persistence.models import Incident, ProcessDefinition, User
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid
 from engine.services.incidents.audience import audience_of, shown_detail
@@ -28,18 +25,19 @@ from engine.services.incidents.notes import NOTE_LIMIT, Also, add_dedup_note
 from engine.services.incidents.notes import add_note as add_note
 from engine.services.incidents.notes import list_notes as list_notes
 from engine.services.incidents.progress import apply_outcome, refresh_sla, run_step
+from engine.services.incidents.record_edits import TEXT_FIELDS
+from engine.services.incidents.record_edits import patch_incident as patch_incident
 from engine.services.incidents.resuming import end_suspension
 from engine.services.incidents.views import incident_detail, incident_summary
 from engine.services.incidents.visibility import load_visible, visible_incidents
-from engine.services.process.definitions import latest_definition, spec_source
-from engine.services.sla.snapshot import matrix_of, take_snapshot
+from engine.services.process.definitions import latest_definition
+from engine.services.sla.snapshot import take_snapshot
 
 CHANNELS = ("phone", "wechat", "email", "app", "web")
 STATUSES = ("new", "in_progress", "suspended", "resolved", "closed")
 SUSPEND_CATEGORIES = ("awaiting_reporter", "awaiting_vendor", "awaiting_change", "other")
 SUSPENDABLE = ("new", "in_progress", "resolved")
-CLASSIFY_TASK = "record_incident"
-TEXT_LIMITS = {"title": 300, "description": 20_000, "contact": 300}
+TEXT_LIMITS = TEXT_FIELDS
 MAX_PAGE = 200
 
 
@@ -233,86 +231,6 @@ def get_incident(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[st
             session, incident, ctx.now(), include_internal=staff, explain=staff
         )
         return shown_detail(session, audience_of(actor, incident), detail)
-
-
-# -- reclassify --------------------------------------------------------------
-
-
-def patch_incident(
-    ctx: ServiceContext, actor: Actor, incident_id: int, payload: Any
-) -> dict[str, Any]:
-    if not actor.has_any(HANDLER_ROLES):
-        raise Forbidden("only the service desk, engineers and the incident manager reclassify")
-    if not isinstance(payload, dict):
-        raise Invalid("the body must be a JSON object", {})
-    with ctx.db.write() as session:
-        incident = load_visible(session, actor, incident_id, for_update=True)
-        if incident.status == "closed":
-            raise Conflict("the incident is closed")
-        values = _validate_classification(ctx, incident, payload)
-        now = ctx.now()
-        old_priority = incident.priority
-        incident.category = values.get("category", incident.category)
-        for name in ("impact", "urgency"):
-            if name in values:
-                setattr(incident, name, int(values[name]))
-        if (
-            incident.impact is not None
-            and incident.urgency is not None
-            and (incident.priority is not None)
-        ):
-            matrix = matrix_of(incident.policy_snapshot)
-            incident.priority = priority_for(matrix, incident.impact, incident.urgency)
-            incident.major = is_major(incident.impact, incident.priority)
-        log = EventLog(session, incident)
-        log.add("reclassified", actor.username, now, **values)
-        if incident.priority != old_priority:
-            log.add(
-                "priority_changed",
-                actor.username,
-                now,
-                None,
-                **{"from": old_priority, "to": incident.priority},
-            )
-        _push_data_into_instance(ctx, session, incident, values)
-        refresh_sla(ctx, incident, log)
-        incident.updated_at = now
-        session.flush()
-        return incident_detail(session, incident, now, include_events=False)
-
-
-def _validate_classification(
-    ctx: ServiceContext, incident: Incident, payload: dict[str, Any]
-) -> dict[str, Any]:
-    definition = incident.definition
-    form = ctx.runtime.user_task(spec_source(definition), CLASSIFY_TASK)
-    allowed = ("impact", "urgency", "category")
-    unknown = {k: "is not a field you can change" for k in payload if k not in allowed}
-    if unknown:
-        raise Invalid("invalid values", unknown)
-    if not payload:
-        raise Invalid("nothing to change", {f: "give at least one" for f in allowed})
-    subset = FormSpec(fields=tuple(f for f in form.form.fields if f.id in payload))
-    try:
-        cleaned = validate_submission(subset, payload)
-    except FormValidationError as exc:
-        raise Invalid("invalid values", exc.errors) from exc
-    return {k: v for k, v in cleaned.items() if k in payload}
-
-
-def _push_data_into_instance(
-    ctx: ServiceContext, session: Session, incident: Incident, values: dict[str, Any]
-) -> None:
-    """Later gateways and scripts must see the corrected classification."""
-    state = session.get(InstanceState, incident.id)
-    if state is None or incident.status == "closed":
-        return
-    data = dict(values)
-    if incident.priority is not None:
-        data["priority"] = incident.priority
-        data["major"] = incident.major
-    definition = incident.definition
-    state.state_json = ctx.runtime.update_data(spec_source(definition), state.state_json, data)
 
 
 # -- suspend / resume --------------------------------------------------------

@@ -17,7 +17,7 @@ from engine.persistence.models import ApiToken, User, UserRole
 from engine.services.audit import admin_events
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid, Unauthorized
-from engine.services.people import organisations
+from engine.services.people import organisations, profiles
 
 # Passwords are hashed and checked outside every transaction (scrypt takes tens of
 # milliseconds): a write only stores a hash computed before it and re-checks that the
@@ -168,6 +168,8 @@ def list_users(ctx: ServiceContext) -> list[dict[str, object]]:
                 "display_name": u.display_name,
                 "roles": sorted(u.role_names),
                 "active": u.active,
+                "email": u.email,
+                "language": u.locale,
             }
             for u in users
         ]
@@ -236,10 +238,14 @@ def create_user(
     vendor_org: str | None = None,
     create_org_as: str | None = None,
     by: str = admin_events.SYSTEM_ACTOR,
+    email: str | None = None,
+    language: str | None = None,
 ) -> Actor:
     """A vendor joins `vendor_org` (else `default`); an unknown organisation is
-    refused unless `create_org_as` names who creates it (the command line)."""
-    errors: dict[str, str] = {}
+    refused unless `create_org_as` names who creates it (the command line).
+    `email`: the user's address (unique; 409 when taken); `language`: `zh_Hant_TW`
+    (the default) or `en`."""
+    errors: dict[str, str] = profiles.validate_profile(email, language)
     if (
         not username
         or len(username) > USERNAME_MAX
@@ -266,6 +272,8 @@ def create_user(
     with ctx.db.write() as session:
         if session.scalar(select(User.id).where(User.username == username)) is not None:
             raise Conflict(f"user {username!r} already exists")
+        if email:
+            profiles.check_email_free(session, profiles.normal_email(email), None)
         now = ctx.now()
         user = User(
             username=username,
@@ -275,7 +283,10 @@ def create_user(
             active=True,
             created_at=now,
             roles=[UserRole(role=r) for r in sorted(set(roles))],
+            email=profiles.normal_email(email) if email else None,
         )
+        if language:
+            user.locale = language
         if organisations.VENDOR_ROLE in roles:
             user.vendor_org = organisations.resolve(
                 session, vendor_org, now, create_as=create_org_as
@@ -290,6 +301,7 @@ def create_user(
             username=username,
             display_name=user.display_name,
             roles=sorted(set(roles)),
+            **({"email": user.email} if user.email else {}),
         )
         return actor_of(user)
 
