@@ -95,7 +95,9 @@ class Desk:
             elif kind.endswith(":checkbox"):
                 control.first.set_checked(bool(value))
             elif kind.endswith(":radio"):
-                form.locator(f"[name='{field}'][value='{value}']").check()
+                # A required boolean is a yes / no pair whose values are "true" / "false".
+                choice = ("true" if value else "false") if isinstance(value, bool) else value
+                form.locator(f"[name='{field}'][value='{choice}']").check()
             else:
                 control.first.fill(str(value))
         if screenshot and os.environ.get("ITSM_SCREENSHOTS") == "1":

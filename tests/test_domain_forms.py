@@ -385,9 +385,15 @@ def test_required_boolean_needs_the_key_in_json():
     assert clean(field, False) is False
 
 
-def test_missing_checkbox_is_false_and_satisfies_required():
-    field = FieldSpec("b", "B", "boolean", required=True, default="true")
+def test_missing_optional_checkbox_is_false():
+    field = FieldSpec("b", "B", "boolean", default="true")
     assert validate_submission(one(field), {}, from_text=True) == {"b": False}
+
+
+def test_required_boolean_from_a_browser_needs_a_choice():
+    # A required boolean is a yes / no pair on the page (issue 10): nothing chosen is missing.
+    field = FieldSpec("b", "B", "boolean", required=True, default="true")
+    assert error(field, {}, from_text=True) == "is required"
 
 
 def test_optional_boolean_absent_from_json_takes_default():
@@ -531,8 +537,9 @@ def test_required_if_sees_coerced_values():
     with pytest.raises(FormValidationError) as caught:
         validate_submission(INITIAL_HANDLING, {"resolved_at_desk": "on"}, from_text=True)
     assert caught.value.errors == {"resolution": "is required"}
-    # And an unticked (absent) box is False, so no resolution is needed.
-    assert validate_submission(INITIAL_HANDLING, {}, from_text=True)["resolved_at_desk"] is False
+    # And "no" is False, so no resolution is needed.
+    cleaned = validate_submission(INITIAL_HANDLING, {"resolved_at_desk": "false"}, from_text=True)
+    assert cleaned["resolved_at_desk"] is False
 
 
 def test_required_if_satisfied():

@@ -314,7 +314,7 @@ def test_claim_is_enforced_and_typed_values_survive_a_conflict(api: Any, app: An
     assert "desk has claimed this step" in html
     parsed = Elements(html)
     assert parsed.text_of["field-resolution"] == typed
-    assert "checked" in parsed.one("input", id="field-resolved_at_desk")
+    assert "checked" in parsed.one("input", id="field-resolved_at_desk-yes")
     assert scenario.task_id("initial_handling") == task_id  # still open
 
     # The claimant completes; a second completion gets a 409 with the values kept.
@@ -367,10 +367,11 @@ def test_initial_handling_form(api: Any, browser: Any) -> None:
     sign_in(browser, "desk")
     html = page(browser.get(task_path(scenario, "initial_handling")))
     parsed = Elements(html)
-    box = parsed.one("input", name="resolved_at_desk")
-    assert box["type"] == "checkbox" and box["value"] == "true"
-    assert "required" not in box and "checked" not in box
-    assert parsed.find("label", for_="field-resolved_at_desk")
+    # A required boolean: yes / no, neither chosen (tests/test_ux_forms.py has the rest).
+    choices = parsed.find("input", name="resolved_at_desk")
+    assert [(c["type"], c["value"]) for c in choices] == [("radio", "true"), ("radio", "false")]
+    assert not any("checked" in c for c in choices)
+    assert parsed.find("label", for_="field-resolved_at_desk-yes")
     resolution = parsed.one("textarea", name="resolution")
     assert resolution["id"] == "field-resolution"
     assert "required" not in resolution  # only required when resolved at the desk
@@ -444,8 +445,10 @@ def test_completing_through_the_form_moves_the_incident_on(api: Any, browser: An
     assert scenario.open_tasks() == ["initial_handling"]
     assert "Step completed for" in page(browser.get("/tasks"))
 
-    # Not resolved at the desk (the box is left unticked: nothing is sent for it).
-    response = browser.post(task_path(scenario, "initial_handling"), {"resolution": ""})
+    # Not resolved at the desk ("no" of the yes / no pair).
+    response = browser.post(
+        task_path(scenario, "initial_handling"), {"resolved_at_desk": "false", "resolution": ""}
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == f"/incidents/{scenario.id}"  # nothing left for desk
     assert scenario.open_tasks() == ["level2_investigation"]
@@ -482,7 +485,7 @@ def test_invalid_values_come_back_with_messages_next_to_the_fields(
     assert parsed.text_of["field-resolution-message"] == "This field is required."
     described = parsed.one("textarea", name="resolution")["aria-describedby"]
     assert "field-resolution-message" in described
-    assert "checked" in parsed.one("input", name="resolved_at_desk")
+    assert "checked" in parsed.one("input", id="field-resolved_at_desk-yes")
     assert "checked" in parsed.one("input", name="create_problem")
     assert "checked" not in parsed.one("input", name="create_knowledge_article")
 

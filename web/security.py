@@ -62,6 +62,7 @@ CACHEABLE_ENDPOINTS = frozenset(
         "process.properties_panel_css",
         "incidents.bpmn_js",
         "apidocs.asset",
+        "favicon.favicon",
     }
 )
 
@@ -87,7 +88,8 @@ def register_security_headers(app: Flask, *, https_only: bool = False) -> None:
         headers["X-Frame-Options"] = "DENY"
         # same-origin rather than no-referrer: Flask-WTF checks the Referer of form posts
         # over HTTPS, and it must still be sent to ourselves.
-        headers["Referrer-Policy"] = "same-origin"
+        # A view may ask for less (a signed caller link: no-referrer).
+        headers.setdefault("Referrer-Policy", "same-origin")
         if request.is_secure or https_only:
             headers["Strict-Transport-Security"] = HSTS
         if not _cacheable(response):

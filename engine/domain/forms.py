@@ -2,7 +2,8 @@
 
 A `FormSpec` mirrors a Camunda generated form (`camunda:formData`) as parsed from BPMN; the
 same validation serves the JSON API (`from_text=False`) and HTML form posts
-(`from_text=True`, where every value arrives as a string and unchecked boxes are omitted).
+(`from_text=True`, where every value arrives as a string and unchecked boxes are omitted:
+an optional boolean left out is False, a required one (two choices, yes / no) is missing).
 """
 
 from __future__ import annotations
@@ -288,6 +289,10 @@ def _is_empty(field: FieldSpec, raw: object) -> bool:
 
 def _clean_one(field: FieldSpec, raw: object, from_text: bool) -> tuple[object, bool]:
     """The cleaned value and whether a value was provided (what `required` asks for)."""
+    if field.type == "boolean" and from_text and field.required and raw in (_MISSING, ""):
+        # A required boolean is a pair of yes/no choices on the page: nothing chosen means
+        # nobody decided, never "false" (an unticked box once silently reopened incidents).
+        return default_value(field), False
     if field.type == "boolean" and from_text and raw is _MISSING:
         # Browsers omit unchecked boxes, so absence is an explicit False.
         return False, True

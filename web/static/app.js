@@ -2,24 +2,10 @@
  * Behaviour shared by every page, loaded from this origin (the Content-Security-Policy
  * allows no inline script or event handler attribute).
  *
- * The language menu submits its form when a language is chosen; without script
- * the <noscript> button does it.
+ * The language menu no longer submits itself on "change": arrowing through a <select>
+ * fires "change" at every step in some browsers, so the page reloaded under the user's
+ * fingers. Its form has a button of its own (base.html); nothing here is needed for it.
  */
 (function () {
   "use strict";
-
-  function start() {
-    var locale = document.getElementById("locale");
-    if (locale && locale.form) {
-      locale.addEventListener("change", function () {
-        locale.form.submit();
-      });
-    }
-  }
-
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", start);
-  } else {
-    start();
-  }
 })();

@@ -16,6 +16,7 @@ def init_ui(app: Flask) -> None:
     from web.ui.audit import audit_blueprint
     from web.ui.auth import auth_blueprint
     from web.ui.calendars import calendars_blueprint
+    from web.ui.favicon import favicon_blueprint
     from web.ui.filters import register_filters
     from web.ui.i18n import init_i18n
     from web.ui.incidents import incidents_blueprint
@@ -43,5 +44,6 @@ def init_ui(app: Flask) -> None:
         calendars_blueprint,
         process_blueprint,
         apidocs_blueprint,
+        favicon_blueprint,
     ):
         app.register_blueprint(blueprint)

@@ -31,6 +31,7 @@ tasks_blueprint = Blueprint("tasks", __name__)
 
 INBOX_ROLES = tuple(sorted(LANE_ROLES - {"reporter"}))
 TRUE_TEXTS = ("true", "on", "1")
+FALSE_TEXTS = ("false", "0")
 
 
 # -- labels from the catalog, falling back to the BPMN ------------------------------------
@@ -193,7 +194,8 @@ def show(task_id: str) -> str:
 def complete(task_id: str) -> Response | tuple[str, int]:
     me = actor()
     ctx = services()
-    # Browsers leave unticked boxes out; the service reads a missing box as false.
+    # Browsers leave unticked boxes out; the service reads a missing optional box as false
+    # and a required yes / no with neither chosen as missing.
     submitted = {key: request.form.get(key, "") for key in request.form if key != "csrf_token"}
     try:
         incident = task_cases.complete_task(ctx, me, task_id, submitted, from_text=True)
@@ -299,13 +301,25 @@ def _field_state(
         default = spec.get("default")
         state["checked"] = default is True
         state["value"] = _as_text(default)
+        # A required yes / no starts with neither chosen, whatever the BPMN's default.
+        state["choice"] = None
     else:
         raw = submitted.get(field_id)
         state["checked"] = raw is not None and raw in TRUE_TEXTS
         state["value"] = raw if raw is not None else ""
+        state["choice"] = _choice(raw)
     message = errors.get(field_id)
     state["error"] = field_message(str(message)) if message is not None else None
     return state
+
+
+def _choice(raw: str | None) -> str | None:
+    """Which of a yes / no pair the typed answer picks, if any."""
+    if raw in TRUE_TEXTS:
+        return "true"
+    if raw in FALSE_TEXTS:
+        return "false"
+    return None
 
 
 def _as_text(value: Any) -> str:
