@@ -171,9 +171,20 @@ class ProcessRuntime:
             raise _step_failed(exc, task) from exc
         return self._advance(workflow, [task.task_spec.bpmn_id], persist=persist)
 
-    def refresh_timers(self, source: SpecSource, state: str, helpers: ScriptHelpers) -> StepOutcome:
-        """Fire whatever timers are due (SpiffWorkflow does not after a load)."""
+    def refresh_timers(
+        self,
+        source: SpecSource,
+        state: str,
+        helpers: ScriptHelpers,
+        now: datetime | None = None,
+    ) -> StepOutcome:
+        """Fire whatever timers are due (SpiffWorkflow does not after a load).
+
+        SpiffWorkflow compares a timer with the wall clock; given `now` (the app's clock),
+        the timers due by it fire, whatever the wall clock says."""
         workflow = self._load(source, state, helpers)
+        if now is not None:
+            _mark_due_timers(workflow, now)
         try:
             workflow.refresh_timers()
         except (SpiffWorkflowException, SandboxError) as exc:
@@ -362,6 +373,26 @@ def _ready_user_tasks(workflow: Any) -> list[ReadyTask]:
                     )
                 )
     return result
+
+
+# A moment every wall clock has passed: a timer holding it fires at the next refresh.
+_LONG_PAST = "1970-01-01T00:00:00+00:00"
+
+
+def _mark_due_timers(workflow: Any, now: datetime) -> None:
+    for sub in [workflow, *workflow.subprocesses.values()]:
+        for task in sub.tasks.values():
+            if task.state != TaskState.WAITING:
+                continue
+            fire = task._get_internal_data("event_value")
+            if not isinstance(fire, str):
+                continue
+            try:
+                due = datetime.fromisoformat(fire)
+            except ValueError:
+                continue
+            if due.tzinfo is not None and due <= now:
+                task._set_internal_data(event_value=_LONG_PAST)
 
 
 def _next_timer(workflow: Any) -> datetime | None:

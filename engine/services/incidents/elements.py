@@ -16,3 +16,14 @@ DIRECTOR_REVIEW_TASK = "director_review"
 RECORD_INCIDENT_TASK = "record_incident"
 CONFIRM_RECOVERY_TASK = "confirm_recovery"
 RECORD_FEEDBACK_TASK = "record_feedback"
+
+# The reporter's answers (contract Part 2 *(ours)*): boundary timers of 5 working days on
+# confirm_recovery and record_feedback. Passing RECOVERY_ASSUMED_ELEMENT means nobody
+# answered: `system` completed confirm_recovery with these values; passing
+# SURVEY_SKIPPED_ELEMENT means the incident closed without a survey.
+CONFIRM_RECOVERY_TIMEOUT = "confirm_recovery_timeout"
+RECORD_FEEDBACK_TIMEOUT = "record_feedback_timeout"
+RECOVERY_ASSUMED_ELEMENT = "recovery_assumed"
+RECOVERY_ASSUMED_VALUES = {"recovered": True}
+SURVEY_SKIPPED_ELEMENT = "survey_not_answered"
+NO_SURVEY = "none"

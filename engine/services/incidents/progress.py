@@ -7,18 +7,21 @@ and SLA columns.  The element ids it reacts to are fixed by the contract.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.domain.priority import to_level, to_priority
-from engine.domain.script_helpers import bind_helpers
+from engine.domain.script_helpers import MAX_WORKING_DAYS, bind_helpers
+from engine.domain.working_days import working_day_ends
 from engine.persistence.models import Incident, InstanceState, LinkedRecord, User, UserTaskRow
 from engine.services.context import ServiceContext
 from engine.services.errors import Invalid
+from engine.services.incidents.answer_timers import closed_event_data, complete_unanswered
 from engine.services.incidents.event_log import EventLog
 from engine.services.incidents.vendors import VENDOR_LANE, organisation_for_vendor_task
 from engine.services.process.definitions import spec_source
@@ -64,10 +67,22 @@ LINK_PREFIX = {
 
 def helpers_for(ctx: ServiceContext, incident: Incident, log: EventLog) -> dict[str, Any]:
     snapshot = incident.policy_snapshot
+    now = ctx.now()
+    priority = incident.priority
+
+    @cache
+    def resolution_working_days() -> Sequence[datetime]:
+        # Working days count in the incident's resolution calendar (contract Part 2).
+        if priority is None or str(priority) not in snapshot.get("sla", {}):
+            raise ValueError("the incident has no priority with an SLA policy yet")
+        calendar = clock_specs(snapshot, priority)[RESOLUTION].calendar
+        return working_day_ends(calendar, now, MAX_WORKING_DAYS)
+
     return bind_helpers(
         matrix_of(snapshot),
         targets_of(snapshot),
         lambda priority: due_times(log, clock_specs(snapshot, priority), ctx.now()),
+        resolution_working_days,
     )
 
 
@@ -164,6 +179,7 @@ def apply_outcome(
         log.add("reopened", actor, now)
     if completed is not None:
         _create_linked_records(session, incident, log, completed, values, actor, now)
+    complete_unanswered(session, incident, log, outcome.passed, actor, now)
     ready_rows = _sync_tasks(session, incident, log, outcome.ready, actor, now, completed, values)
     _update_phase(incident, outcome.ready)
     _update_stage(incident, log, ready_rows, actor, now)
@@ -172,7 +188,7 @@ def apply_outcome(
             incident.status = "closed"
             incident.phase = "closed"
             incident.closed_at = now
-            log.add("closed", actor, now)
+            log.add("closed", actor, now, **closed_event_data(outcome.passed))
         else:
             incident.error = "the process reported completion without reaching an end event"
             log.add("error", "system", now, message=incident.error)
@@ -266,6 +282,7 @@ def _sync_tasks(
                 UserTaskRow.incident_id == incident.id, UserTaskRow.state == "ready"
             )
         )
+        if row.state == "ready"  # not one closed in this session but not yet flushed
     }
     ready_ids = {t.id for t in ready}
     for row in open_rows.values():

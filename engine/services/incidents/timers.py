@@ -124,7 +124,7 @@ def _run_followup(ctx: ServiceContext, followup: Followup, now: datetime) -> int
             ctx,
             followup.incident_id,
             lambda state_json: lambda source, helpers: ctx.runtime.refresh_timers(
-                source, state_json, helpers
+                source, state_json, helpers, now
             ),
             lambda session, incident, events, outcome: _keep_timers(
                 ctx, session, incident, events, outcome, now

@@ -12,7 +12,7 @@ from engine.domain.priority import (
     PRIORITIES,
     PriorityMatrix,
 )
-from engine.domain.script_helpers import HELPER_NAMES, bind_helpers
+from engine.domain.script_helpers import HELPER_NAMES, MAX_WORKING_DAYS, bind_helpers
 from engine.domain.sla import SlaTarget
 from engine.workflow.sandbox.limits import DueRow
 
@@ -52,6 +52,29 @@ class _LazyDueTable(Mapping[int, DueRow]):
         return sum(1 for _ in self)
 
 
+class _LazyWorkingDays:
+    """The working-day due moments (ISO) a bound `itsm_working_days_later` gives, or the
+    reason it gives none; computed on first use (they read the incident's calendar)."""
+
+    def __init__(self, helper: Callable[[int], str] | None = None) -> None:
+        self._helper = helper
+        self._row: dict[str, Any] | None = None
+
+    def row(self) -> dict[str, Any]:
+        if self._row is None:
+            ends: list[str] = []
+            error: str | None = None
+            if self._helper is None:
+                error = "no business calendar is bound: working days cannot be counted"
+            else:
+                try:
+                    ends = [self._helper(days) for days in range(1, MAX_WORKING_DAYS + 1)]
+                except ValueError as exc:
+                    error = str(exc)
+            self._row = {"ends": ends, "error": error}
+        return self._row
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -68,6 +91,7 @@ class HelperTable:
     matrix: Mapping[tuple[int, int], int] = field(default_factory=dict)
     sla_due: Mapping[int, DueRow] = field(default_factory=dict)
     names: frozenset[str] = HELPER_NAMES
+    working_days: _LazyWorkingDays = field(default_factory=_LazyWorkingDays)
 
     def __post_init__(self) -> None:
         unknown = self.names - HELPER_NAMES
@@ -113,7 +137,8 @@ class HelperTable:
                         continue
         due = helpers.get("itsm_sla_due")
         sla_due: Mapping[int, DueRow] = _LazyDueTable(due) if due is not None else {}
-        return cls(matrix=matrix, sla_due=sla_due, names=names)
+        working = _LazyWorkingDays(helpers.get("itsm_working_days_later"))
+        return cls(matrix=matrix, sla_due=sla_due, names=names, working_days=working)
 
     def payload(self, used: Iterable[str] = HELPER_NAMES) -> dict[str, Any]:
         """The JSON form sent to the child: only the tables the code actually uses."""
@@ -127,6 +152,8 @@ class HelperTable:
                 for priority in PRIORITIES
                 if priority in self.sla_due
             }
+        if "itsm_working_days_later" in needed:
+            result["working_days"] = self.working_days.row()
         return result
 
 
@@ -142,6 +169,13 @@ def build_helpers(payload: Mapping[str, Any]) -> dict[str, Callable[..., Any]]:
             for name, value in dues[priority].items()
         }
 
+    working: Mapping[str, Any] = payload.get("working_days", {})
+
+    def working_day_ends() -> list[datetime]:
+        if working.get("error") or "ends" not in working:
+            raise ValueError(working.get("error") or "no working days were computed")
+        return [datetime.fromisoformat(value) for value in working["ends"]]
+
     names = frozenset(payload.get("names", ()))
-    bound = bind_helpers(matrix, dues.keys(), due_times)
+    bound = bind_helpers(matrix, dues.keys(), due_times, working_day_ends)
     return {name: function for name, function in bound.items() if name in names}
