@@ -36,6 +36,7 @@ from engine.services.errors import Conflict, Invalid
 from engine.services.incidents import commands as use_cases
 from engine.services.incidents import export, pages
 from engine.services.incidents.commands import CHANNELS
+from engine.services.incidents.form_labels import CLASSIFY_TASK, FormLabels, form_labels
 from web.security import outsider_diagram_xml
 from web.ui import labels
 from web.ui.filters import local_time
@@ -255,7 +256,10 @@ def _render_show(
         context["plain_status"] = plain_status(data["incident"])
         context["history"] = [_plain_event(e) for e in data["events"]]
         return render_template("incidents/mine.html", **context)
-    context["timeline"] = [_timeline_entry(e, data["task_labels"]) for e in data["events"]]
+    forms = form_labels(services(), me, incident_id)
+    context["timeline"] = [
+        _timeline_entry(e, data["task_labels"], forms) for e in data["events"]
+    ]
     return render_template("incidents/show.html", **context)
 
 
@@ -409,7 +413,9 @@ def _plain_event(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _timeline_entry(event: dict[str, Any], task_labels: dict[str, str]) -> dict[str, Any]:
+def _timeline_entry(
+    event: dict[str, Any], task_labels: dict[str, str], forms: dict[str, FormLabels]
+) -> dict[str, Any]:
     task = event.get("task")
     return {
         "at": event["at"],
@@ -418,11 +424,11 @@ def _timeline_entry(event: dict[str, Any], task_labels: dict[str, str]) -> dict[
         "task": task,
         "task_fallback": task_labels.get(task or "", task),
         "internal": bool(event.get("internal")),
-        "details": _event_details(event),
+        "details": _event_details(event, forms),
     }
 
 
-def _event_details(event: dict[str, Any]) -> list[str]:
+def _event_details(event: dict[str, Any], forms: dict[str, FormLabels]) -> list[str]:
     """Short lines about an event, for staff (plain text, escaped by the template)."""
     kind = event["type"]
     out: list[str] = []
@@ -431,11 +437,7 @@ def _event_details(event: dict[str, Any]) -> list[str]:
     elif kind == "task_completed":
         task = event.get("task") or ""
         for name, value in (event.get("values") or {}).items():
-            # Field names and enum codes in the reader's language (catalog keys as on forms).
-            shown = (
-                option_label(task, name, value) if isinstance(value, str) else _value_text(value)
-            )
-            out.append(f"{field_label(task, name)}: {shown}")
+            out.append(_labelled_value(task, name, value, forms))
     elif kind == "suspended":
         if event.get("category"):
             out.append(
@@ -457,7 +459,7 @@ def _event_details(event: dict[str, Any]) -> list[str]:
     elif kind == "reclassified":
         for name in ("category", "impact", "urgency"):
             if name in event:
-                out.append(f"{name}: {_value_text(event[name])}")
+                out.append(_labelled_value(CLASSIFY_TASK, name, event[name], forms))
     elif kind == "technical_escalation" and event.get("to"):
         out.append(_("To: %(lane)s", lane=labels.role_label(event["to"])))
     elif kind == "assigned":
@@ -482,6 +484,18 @@ def _event_details(event: dict[str, Any]) -> list[str]:
     elif kind == "error" and event.get("message"):
         out.append(str(event["message"]))
     return out
+
+
+def _labelled_value(task: str, name: str, value: Any, forms: dict[str, FormLabels]) -> str:
+    """`field: value` as the form showed them: the catalog's text by key, else the diagram's."""
+    form = forms.get(task, FormLabels())
+    if isinstance(value, str) and form.option_name(name, value) is not None:
+        shown = option_label(task, name, value, form.option_name(name, value))
+    elif isinstance(value, str):
+        shown = value  # free text (a resolution), or an option this version no longer has
+    else:
+        shown = _value_text(value)
+    return f"{field_label(task, name, form.field_label(name))}: {shown}"
 
 
 def _value_text(value: Any) -> str:
