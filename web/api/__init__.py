@@ -8,4 +8,5 @@ import web.api.openapi  # noqa: E402,F401  (GET /api/v1/openapi.json: every rout
 import web.api.attachments  # noqa: E402,F401  (routes register)
 import web.api.answers  # noqa: E402,F401  (routes register)
 import web.api.webhooks  # noqa: E402,F401  (routes register)
+import web.api.notifications  # noqa: E402,F401  (routes register)
 from web.api import api_keys, audit, auth, calendars, definitions, drafts, incidents, sla, tasks  # noqa: E402,F401  (routes register)

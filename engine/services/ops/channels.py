@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.services.context import ServiceContext
-from engine.services.notify import webhook_delivery
+from engine.services.notify import sender, webhook_delivery
 from engine.services.ops.health import worker_name
 from engine.services.telemetry import correlation
 
@@ -31,6 +31,7 @@ class ChannelLoop:
 # The loops of this installation, in start order: each sender's `LOOP`, named here.
 CHANNEL_LOOPS: list[ChannelLoop] = [
     ChannelLoop("webhooks", webhook_delivery.deliver_due, 1.0, lambda ctx: True),
+    ChannelLoop("mail", sender.send_due, 1.0, lambda ctx: ctx.channels.mail_enabled),
 ]
 
 

@@ -1,0 +1,93 @@
+"""What the outbox holds, for people and for Prometheus: an incident's mails (staff,
+`GET /api/v1/incidents/ID/notifications` and the incident page) and the backlog
+gauges of /metrics (mails queued, age of the oldest)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from sqlalchemy import func, select
+
+from engine.domain.paging import Page, shown_total
+from engine.domain.roles import STAFF_ROLES
+from engine.persistence.models import Notification
+from engine.services.context import Actor, ServiceContext
+from engine.services.errors import Forbidden
+from engine.services.incidents.visibility import load_visible
+from engine.services.notify import outbox  # noqa: F401  (registers the producer)
+
+EXACT_UP_TO = 10_000
+
+
+@dataclass(frozen=True)
+class MailPage:
+    items: list[dict[str, Any]]
+    total: int
+    exact: bool
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def notification_json(row: Notification) -> dict[str, Any]:
+    return {
+        "at": _iso(row.sent_at or row.created_at),
+        "to": row.to_address,
+        "subject": row.subject,
+        "event": row.event,
+        "status": row.status,
+        "attempts": row.attempts,
+    }
+
+
+def incident_notifications(
+    ctx: ServiceContext, actor: Actor, incident_id: int, page: Page
+) -> MailPage:
+    """The incident's mails, oldest first (staff only: addresses are personal)."""
+    if not actor.has_any(STAFF_ROLES):
+        raise Forbidden("only staff see an incident's notifications")
+    with ctx.db.read() as session:
+        load_visible(session, actor, incident_id)
+        query = select(Notification).where(Notification.incident_id == incident_id)
+        capped = query.with_only_columns(Notification.id).limit(EXACT_UP_TO + 1).subquery()
+        counted = int(session.scalar(select(func.count()).select_from(capped)) or 0)
+        rows = session.scalars(
+            query.order_by(Notification.id).limit(page.limit).offset(page.offset)
+        ).all()
+        total, exact = shown_total(counted)
+        return MailPage([notification_json(row) for row in rows], total, exact)
+
+
+def backlog(ctx: ServiceContext) -> tuple[int, float | None]:
+    """How many mails are queued, and the age in seconds of the oldest (None: none)."""
+    with ctx.db.read() as session:
+        count, oldest = session.execute(
+            select(func.count(Notification.id), func.min(Notification.created_at)).where(
+                Notification.status == "queued"
+            )
+        ).one()
+    if not count or oldest is None:
+        return 0, None
+    if oldest.tzinfo is None:  # SQLite's aggregate skips the column's type
+        oldest = oldest.replace(tzinfo=ctx.now().tzinfo)
+    return int(count), max((ctx.now() - oldest).total_seconds(), 0.0)
+
+
+def backlog_exposition(ctx: ServiceContext) -> bytes:
+    """The outbox gauges for /metrics, in the Prometheus text format."""
+    count, oldest_age = backlog(ctx)
+    registry = CollectorRegistry(auto_describe=True)
+    Gauge(
+        "itsm_mail_queued",
+        "Mails in the outbox waiting to be sent (first tries and retries).",
+        registry=registry,
+    ).set(count)
+    Gauge(
+        "itsm_mail_oldest_queued_age_seconds",
+        "Seconds since the oldest queued mail was queued (0 when none).",
+        registry=registry,
+    ).set(oldest_age or 0.0)
+    return generate_latest(registry)

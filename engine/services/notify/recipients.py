@@ -1,0 +1,128 @@
+"""Who is told about an incident (contract Part 2, "Notifications: e-mail out").
+
+Everything here runs inside the committing transaction (the outbox producer), so
+each lookup is one query, remembered for the rest of that transaction: the lane's
+members once per lane, every incident manager once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from engine.domain.roles import STAFF_ROLES
+from engine.persistence.models import DEFAULT_LOCALE, Incident, User, UserRole, UserTaskRow
+from engine.services.context import Actor
+from engine.services.incidents import visibility
+from engine.services.incidents.vendors import VENDOR_LANE
+
+LANGUAGES = ("zh_Hant_TW", "en")
+INCIDENT_MANAGER = "incident_manager"
+DIRECTOR = "director"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str
+    language: str
+    user_id: int | None = None
+    username: str | None = None  # None: a caller known only by address
+
+
+def language_of(user: User) -> str:
+    return user.locale if user.locale in LANGUAGES else DEFAULT_LOCALE
+
+
+def recipient_of(user: User) -> Recipient | None:
+    if not user.email or not user.active:
+        return None
+    return Recipient(user.email, language_of(user), user.id, user.username)
+
+
+class Directory:
+    """The users a transaction's mails go to, read once per role."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._by_role: dict[str, list[User]] = {}
+
+    def members(self, role: str) -> list[User]:
+        """Active users of `role` with an address (muted ones too: callers decide)."""
+        found = self._by_role.get(role)
+        if found is None:
+            found = list(
+                self.session.scalars(
+                    select(User)
+                    .join(UserRole, UserRole.user_id == User.id)
+                    .where(UserRole.role == role, User.active, User.email.is_not(None))
+                    .options(selectinload(User.roles))
+                    .order_by(User.id)
+                )
+            )
+            self._by_role[role] = found
+        return found
+
+    def may_see(self, user: User, incident: Incident) -> bool:
+        """The one visibility rule (engine.services.incidents.visibility); staff and the
+        caller are answered without a query."""
+        roles = user.role_names
+        if roles & STAFF_ROLES or incident.caller_id == user.id:
+            return True
+        actor = Actor(id=user.id, username=user.username, roles=roles, vendor_org=user.vendor_org)
+        return visibility.can_see(self.session, actor, incident)
+
+    def users(self, users: list[User], incident: Incident) -> list[Recipient]:
+        chosen = []
+        for user in users:
+            recipient = recipient_of(user)
+            if recipient is not None and self.may_see(user, incident):
+                chosen.append(recipient)
+        return chosen
+
+    def lane(self, task: UserTaskRow, incident: Incident, *, muted_too: bool) -> list[Recipient]:
+        """A task's lane: its members who may see the incident; in the vendor lane only
+        the task's organisation.  `muted_too`: also those who turned task mails off."""
+        if task.lane == "reporter":
+            caller = caller_recipient(incident)
+            return [caller] if caller is not None else []
+        members = [
+            user
+            for user in self.members(task.lane)
+            if (muted_too or user.notify_task_ready)
+            and (task.lane != VENDOR_LANE or user.vendor_org == task.vendor_org)
+        ]
+        return self.users(members, incident)
+
+    def task_people(
+        self, task: UserTaskRow, incident: Incident, *, muted_too: bool
+    ) -> list[Recipient]:
+        """A task's assignee if it has one, else its lane (`muted_too` as for `lane`)."""
+        if task.claimed_by is not None:
+            user = task.claimant or self.session.get(User, task.claimed_by)
+            if user is None or not (muted_too or user.notify_task_ready):
+                return []
+            return self.users([user], incident)
+        return self.lane(task, incident, muted_too=muted_too)
+
+    def open_tasks(self, incident: Incident) -> list[UserTaskRow]:
+        return list(
+            self.session.scalars(
+                select(UserTaskRow)
+                .where(UserTaskRow.incident_id == incident.id, UserTaskRow.state == "ready")
+                .order_by(UserTaskRow.created_at, UserTaskRow.id)
+            )
+        )
+
+    def by_username(self, username: str) -> User | None:
+        return self.session.scalar(select(User).where(User.username == username))
+
+
+def caller_recipient(incident: Incident) -> Recipient | None:
+    """The caller: their user's address, else the address they are known by."""
+    if incident.caller is not None:
+        return recipient_of(incident.caller)
+    if incident.caller_email:
+        return Recipient(incident.caller_email, DEFAULT_LOCALE)
+    return None
