@@ -25,6 +25,7 @@ def init_ui(app: Flask) -> None:
     from web.ui.session import init_login
     from web.ui.sla import sla_blueprint
     from web.ui.tasks import tasks_blueprint
+    from web.ui.webhooks import webhooks_blueprint
 
     csrf.init_app(app)
     # The JSON API authenticates with bearer tokens and never reads the cookie.
@@ -40,6 +41,7 @@ def init_ui(app: Flask) -> None:
         admin_blueprint,
         audit_blueprint,
         api_keys_blueprint,
+        webhooks_blueprint,
         sla_blueprint,
         calendars_blueprint,
         process_blueprint,

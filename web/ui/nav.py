@@ -86,6 +86,9 @@ def nav_items() -> list[NavItem]:
         items.append(
             NavItem(_("API keys"), url_for("api_keys.index"), request.blueprint == "api_keys")
         )
+        items.append(
+            NavItem(_("Webhooks"), url_for("webhooks.index"), request.blueprint == "webhooks")
+        )
     return items
 
 
