@@ -294,3 +294,77 @@ def test_caller_sees_it_in_the_portal(app: Any, api: Any) -> None:
     other.login("reporter2")
     assert created["number"].encode() not in other.get("/incidents").data
     assert other.get(f"/incidents/{created['id']}").status_code == 404
+
+
+def test_desk_takes_a_call_for_a_looked_up_caller(app: Any, api: Any, alice: str) -> None:
+    earlier = api.ok(api.post("desk", "/incidents", {**REPORT, "caller": alice}), 201)
+    browser = Browser(app)
+    browser.login("desk")
+    found = browser.get("/incidents/callers?q=EXAMPLE.com").get_data(as_text=True)
+    assert "alice@example.com" in found and "/incidents/new?caller=alice" in found
+    assert "reporter2" not in found  # no address, no match
+    by_name = browser.get("/incidents/callers?q=ali").get_data(as_text=True)
+    assert "/incidents/new?caller=alice" in by_name
+    # The report page for that caller lists their open incident as a possible duplicate.
+    page = browser.get("/incidents/new?caller=alice").get_data(as_text=True)
+    assert earlier["number"] in page and 'name="caller" value="alice"' in page
+    response = browser.post(
+        "/incidents/new",
+        {"caller": alice, "title": "Monitor flickers", "channel": "phone"},
+        csrf_from="/incidents/new",
+    )
+    assert response.status_code == 302
+    mine = api.ok(api.get(alice, "/incidents"))
+    assert [i["title"] for i in mine["items"]] == ["Monitor flickers", "Printer jams"]
+
+
+def test_desk_takes_a_call_from_an_address(app: Any, api: Any, ctx: Any) -> None:
+    browser = Browser(app)
+    browser.login("desk")
+    response = browser.post(
+        "/incidents/new",
+        {"caller_email": "visitor@example.org", "title": "Wi-Fi", "channel": "phone"},
+        csrf_from="/incidents/new",
+    )
+    assert response.status_code == 302
+    incident_id = int(response.location.rsplit("/", 1)[1])
+    assert stored(ctx, incident_id).caller_email == "visitor@example.org"
+    bad = browser.post(
+        "/incidents/new",
+        {"caller_email": "visitor", "title": "Wi-Fi", "channel": "phone"},
+        csrf_from="/incidents/new",
+    )
+    assert bad.status_code == 422 and 'id="caller_email-error"' in bad.get_data(as_text=True)
+
+
+def test_unknown_chosen_caller_is_marked(app: Any) -> None:
+    browser = Browser(app)
+    browser.login("desk")
+    page = browser.get("/incidents/new?caller=ghost").get_data(as_text=True)
+    assert 'id="caller-error"' in page
+
+
+def test_caller_search_needs_two_characters_and_pages(app: Any, ctx: Any) -> None:
+    for n in range(23):
+        users.create_user(ctx, f"zed{n:02d}", PASSWORD, ["reporter"], email=f"zed{n}@example.com")
+    browser = Browser(app)
+    browser.login("desk")
+    assert browser.get("/incidents/callers?q=z").status_code == 422
+    first = browser.get("/incidents/callers?q=zed").get_data(as_text=True)
+    assert "zed00" in first and "zed19" in first and "zed20" not in first
+    assert "offset=20" in first
+    second = browser.get("/incidents/callers?q=zed&offset=20").get_data(as_text=True)
+    assert "zed22" in second and "zed00" not in second
+
+
+def test_reporter_has_no_caller_fields_nor_search(app: Any) -> None:
+    browser = Browser(app)
+    browser.login("reporter")
+    page = browser.get("/incidents/new").get_data(as_text=True)
+    assert 'name="caller_email"' not in page and "/incidents/callers" not in page
+    assert browser.get("/incidents/callers?q=desk").status_code == 403
+    # A caller field smuggled into the form is ignored: the reporter reports for themself.
+    response = browser.post(
+        "/incidents/new", {"caller": "desk", "title": "Mine"}, csrf_from="/incidents/new"
+    )
+    assert response.status_code == 302

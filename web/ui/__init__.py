@@ -16,12 +16,14 @@ def init_ui(app: Flask) -> None:
     from web.ui.audit import audit_blueprint
     from web.ui.auth import auth_blueprint
     from web.ui.calendars import calendars_blueprint
+    from web.ui.callers import callers_blueprint
     from web.ui.favicon import favicon_blueprint
     from web.ui.filters import register_filters
     from web.ui.i18n import init_i18n
     from web.ui.incidents import incidents_blueprint
     from web.ui.nav import register_nav
     from web.ui.process import process_blueprint
+    from web.ui.record_edits import record_edits_blueprint
     from web.ui.session import init_login
     from web.ui.sla import sla_blueprint
     from web.ui.tasks import tasks_blueprint
@@ -38,6 +40,8 @@ def init_ui(app: Flask) -> None:
         auth_blueprint,
         tasks_blueprint,
         incidents_blueprint,
+        callers_blueprint,
+        record_edits_blueprint,
         admin_blueprint,
         audit_blueprint,
         api_keys_blueprint,

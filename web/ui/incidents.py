@@ -32,9 +32,11 @@ from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from engine.domain.roles import HANDLER_ROLES, STAFF_ROLES
+from engine.services.context import Actor
 from engine.services.errors import Conflict, Invalid
 from engine.services.incidents import commands as use_cases
 from engine.services.incidents import export, pages
+from engine.services.incidents.callers import caller_card
 from engine.services.incidents.commands import CHANNELS
 from engine.services.incidents.form_labels import CLASSIFY_TASK, FormLabels, form_labels
 from web.security import outsider_diagram_xml
@@ -71,6 +73,12 @@ RESUME_REASONS = {
     "resumed by hand": _l("resumed by hand"),
     "reporter replied": _l("the reporter replied"),
     "a task was completed": _l("a step was completed"),
+}
+# The record's text fields, as the history names a corrected one.
+FIELD_NAMES = {
+    "title": _l("Title"),
+    "description": _l("Description"),
+    "contact": _l("Contact"),
 }
 SORT_LABELS = {
     "number": _l("Number"),
@@ -140,7 +148,7 @@ def _field_message(message: str) -> str:
     return message
 
 
-def _field_errors(exc: Invalid) -> dict[str, str]:
+def field_errors(exc: Invalid) -> dict[str, str]:
     details = exc.details if isinstance(exc.details, dict) else {}
     return {str(k): _field_message(str(v)) for k, v in details.items()}
 
@@ -156,7 +164,7 @@ def index() -> str | tuple[str, int]:
     try:
         query = pages.parse_query(request.args)
     except Invalid as exc:
-        errors = _field_errors(exc)
+        errors = field_errors(exc)
         query = pages.IncidentQuery()
     page = pages.search_incidents(services(), me, query)
     html = render_template(
@@ -195,34 +203,58 @@ def export_csv() -> Response | str | tuple[str, int]:
 @incidents_blueprint.route("/incidents/new", methods=["GET", "POST"])
 @login_required
 def report() -> str | Response | tuple[str, int]:
+    """Report an incident. Staff taking a call report for a caller: one they looked
+    up (`caller`, with the caller's open incidents shown as possible duplicates) or
+    an address (`caller_email`); else for themself."""
     me = actor()
     takes_calls = me.has_any(STAFF_ROLES)
+    source = request.form if request.method == "POST" else request.args
     values = {
         "title": "",
         "description": "",
         "contact": "",
         "channel": "phone" if takes_calls else "web",
+        "caller": source.get("caller", "").strip() if takes_calls else "",
+        "caller_email": source.get("caller_email", "").strip() if takes_calls else "",
     }
+    caller, errors = _caller_card(me, values["caller"])
     if request.method == "GET":
-        return _render_report(values, {}, takes_calls)
+        return _render_report(values, errors, takes_calls, caller)
     form = request.form
-    values = {name: form.get(name, "") for name in ("title", "description", "contact")}
+    values.update({name: form.get(name, "") for name in ("title", "description", "contact")})
     values["channel"] = form.get("channel", "") if takes_calls else "web"
+    payload = {k: values[k] for k in ("title", "description", "contact", "channel")}
+    payload.update({k: values[k] for k in ("caller", "caller_email") if values[k]})
     try:
-        created = use_cases.create_incident(services(), me, values)
+        created = use_cases.create_incident(services(), me, payload)
     except Invalid as exc:
-        return _render_report(values, _field_errors(exc), takes_calls), 422
+        return _render_report(values, field_errors(exc), takes_calls, caller), 422
     flash(_("Incident %(number)s reported.", number=created["number"]), "success")
     return redirect(url_for("incidents.show", incident_id=created["id"]))
 
 
-def _render_report(values: dict[str, str], errors: dict[str, str], takes_calls: bool) -> str:
+def _caller_card(me: Actor, username: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    if not username:
+        return None, {}
+    try:
+        return caller_card(services(), me, username), {}
+    except Invalid as exc:
+        return None, field_errors(exc)
+
+
+def _render_report(
+    values: dict[str, str],
+    errors: dict[str, str],
+    takes_calls: bool,
+    caller: dict[str, Any] | None = None,
+) -> str:
     return render_template(
         "incidents/report.html",
         values=values,
         errors=errors,
         takes_calls=takes_calls,
         channels=CHANNELS,
+        caller=caller,
     )
 
 
@@ -232,10 +264,10 @@ def _render_report(values: dict[str, str], errors: dict[str, str], takes_calls: 
 @incidents_blueprint.get("/incidents/<int:incident_id>")
 @login_required
 def show(incident_id: int) -> str:
-    return _render_show(incident_id)
+    return render_show(incident_id)
 
 
-def _render_show(
+def render_show(
     incident_id: int,
     *,
     errors: dict[str, str] | None = None,
@@ -273,7 +305,7 @@ def add_note(incident_id: int) -> Response | tuple[str, int]:
         use_cases.add_note(services(), me, incident_id, {"text": text, "internal": internal})
     except Invalid as exc:
         values = {"text": text, "visibility": "internal" if internal else "public"}
-        page = _render_show(incident_id, errors=_field_errors(exc), form="note", values=values)
+        page = render_show(incident_id, errors=field_errors(exc), form="note", values=values)
         return page, 422
     flash(_("Work note added.") if internal else _("Note added."), "success")
     return redirect(url_for("incidents.show", incident_id=incident_id, _anchor="notes"))
@@ -304,12 +336,12 @@ def suspend(incident_id: int) -> Response | tuple[str, int]:
             raise Invalid("invalid suspension", {})
         use_cases.suspend(services(), me, incident_id, payload)
     except Invalid as exc:
-        errors = {**_field_errors(exc), **errors}
-        page = _render_show(incident_id, errors=errors, form="suspend", values=values)
+        errors = {**field_errors(exc), **errors}
+        page = render_show(incident_id, errors=errors, form="suspend", values=values)
         return page, 422
     except Conflict:
         flash(_("This incident cannot be suspended now."), "error")
-        return _render_show(incident_id), 409
+        return render_show(incident_id), 409
     flash(_("The incident is suspended; its SLA clocks are paused."), "success")
     return redirect(url_for("incidents.show", incident_id=incident_id))
 
@@ -321,7 +353,7 @@ def resume(incident_id: int) -> Response | tuple[str, int]:
         use_cases.resume(services(), actor(), incident_id)
     except Conflict:
         flash(_("This incident is not suspended."), "error")
-        return _render_show(incident_id), 409
+        return render_show(incident_id), 409
     flash(_("The incident is resumed; its SLA clocks run again."), "success")
     return redirect(url_for("incidents.show", incident_id=incident_id))
 
@@ -460,6 +492,15 @@ def _event_details(event: dict[str, Any], forms: dict[str, FormLabels]) -> list[
         for name in ("category", "impact", "urgency"):
             if name in event:
                 out.append(_labelled_value(CLASSIFY_TASK, name, event[name], forms))
+    elif kind == "field_changed":
+        out.append(
+            _(
+                "%(field)s: %(old)s → %(new)s",
+                field=FIELD_NAMES.get(event.get("field") or "", event.get("field") or ""),
+                old=_shortened(event.get("old")),
+                new=_shortened(event.get("new")),
+            )
+        )
     elif kind == "technical_escalation" and event.get("to"):
         out.append(_("To: %(lane)s", lane=labels.role_label(event["to"])))
     elif kind == "assigned":
@@ -484,6 +525,14 @@ def _event_details(event: dict[str, Any], forms: dict[str, FormLabels]) -> list[
     elif kind == "error" and event.get("message"):
         out.append(str(event["message"]))
     return out
+
+
+def _shortened(value: Any, limit: int = 200) -> str:
+    """A corrected text as the history shows it: empty marked, long ones cut."""
+    text = str(value or "")
+    if not text:
+        return _("(empty)")
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _labelled_value(task: str, name: str, value: Any, forms: dict[str, FormLabels]) -> str:

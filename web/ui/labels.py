@@ -50,6 +50,7 @@ EVENTS = {
     "management_escalation": _l("Management escalation"),
     "priority_changed": _l("Priority changed"),
     "reclassified": _l("Reclassified"),
+    "field_changed": _l("Record corrected"),
     "suspended": _l("Suspended"),
     "resumed": _l("Resumed"),
     "sla_warning": _l("SLA warning"),

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.domain.roles import INTEGRATION, STAFF_ROLES
 from engine.persistence.models import Incident, User
-from engine.services.context import Actor
+from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Forbidden, Invalid
 from engine.services.people.profiles import email_problem, normal_email, user_by_email
 
@@ -129,3 +129,42 @@ def caller_author(incident: Incident, who: str) -> str | None:
 def is_caller(incident: Incident, author: str) -> bool:
     """Whether a note by `author` (as stored) is the caller's."""
     return caller_author(incident, author) == author
+
+
+OTHER_OPEN_SHOWN = 20
+
+
+def caller_card(ctx: ServiceContext, actor: Actor, username: str) -> dict[str, Any]:
+    """Who is calling and their open incidents, newest first (the desk's "take a
+    call" page shows them as possible duplicates). Staff only; 422 naming `caller`
+    for no such active user."""
+    if not actor.has_any(STAFF_ROLES):
+        raise Forbidden("only staff look up callers")
+    with ctx.db.read() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None or not user.active:
+            raise Invalid("unknown caller", {"caller": "no active user has this username"})
+        query = select(Incident).where(
+            (Incident.caller_id == user.id)
+            | (func.lower(Incident.caller_email) == (user.email or "").lower()),
+            Incident.status != "closed",
+        )
+        open_total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(query.order_by(Incident.id.desc()).limit(OTHER_OPEN_SHOWN))
+        return {
+            "username": user.username,
+            "display_name": user.display_name,
+            "email": user.email,
+            "open_total": open_total,
+            "open": [
+                {
+                    "id": i.id,
+                    "number": i.number,
+                    "title": i.title,
+                    "status": i.status,
+                    "priority": i.priority,
+                    "created_at": i.created_at.isoformat(),
+                }
+                for i in rows
+            ],
+        }

@@ -8,15 +8,18 @@ and mail in (which matches senders case-insensitively) finds its user by equalit
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from engine.domain.paging import EXACT_TOTAL_UP_TO, parse_page, shown_total
+from engine.domain.roles import STAFF_ROLES
 from engine.persistence.models import User
 from engine.services.audit import admin_events
 from engine.services.context import Actor, ServiceContext
-from engine.services.errors import Conflict, Invalid
+from engine.services.errors import Conflict, Forbidden, Invalid
 
 LANGUAGES = ("zh_Hant_TW", "en")
 EMAIL_MAX = 254
@@ -145,3 +148,53 @@ def set_notify_task_ready(ctx: ServiceContext, actor: Actor, wanted: bool) -> No
     with ctx.db.write() as session:
         user = session.get_one(User, actor.id)
         user.notify_task_ready = wanted
+
+
+SEARCH_MIN = 2  # characters: a shorter query would list everyone
+
+
+def search_callers(ctx: ServiceContext, actor: Actor, args: Mapping[str, object]) -> dict[str, Any]:
+    """Active users whose username, display name or address contains `q` (any case),
+    paged `{items, total}`: the desk looks up who is calling. Staff only."""
+    if not actor.has_any(STAFF_ROLES):
+        raise Forbidden("only staff look up callers")
+    page, errors = parse_page(args)
+    raw = args.get("q")
+    query = raw.strip() if isinstance(raw, str) else ""
+    if len(query) < SEARCH_MIN:
+        errors["q"] = f"must be at least {SEARCH_MIN} characters"
+    elif len(query) > 200:
+        errors["q"] = "must be at most 200 characters"
+    if errors:
+        raise Invalid("invalid search", errors)
+    # LIKE with the wildcards of the query itself escaped; the users table is small.
+    escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    matches = or_(
+        func.lower(User.username).like(pattern, escape="\\"),
+        func.lower(User.display_name).like(pattern, escape="\\"),
+        func.lower(User.email).like(pattern, escape="\\"),
+    )
+    condition = and_(User.active.is_(True), matches)
+    with ctx.db.read() as session:
+        counted = session.scalar(
+            select(func.count()).select_from(
+                select(User.id).where(condition).limit(EXACT_TOTAL_UP_TO + 1).subquery()
+            )
+        )
+        total, exact = shown_total(counted or 0)
+        rows = session.scalars(
+            select(User)
+            .where(condition)
+            .order_by(User.username)
+            .limit(page.limit)
+            .offset(page.offset)
+        )
+        items = [
+            {"username": u.username, "display_name": u.display_name, "email": u.email}
+            for u in rows
+        ]
+    answer: dict[str, Any] = {"items": items, "total": total}
+    if not exact:
+        answer["total_exact"] = False
+    return answer
