@@ -22,6 +22,7 @@ def init_ui(app: Flask) -> None:
     from web.ui.i18n import init_i18n
     from web.ui.incidents import incidents_blueprint
     from web.ui.nav import register_nav
+    from web.ui.notifications import notifications_blueprint
     from web.ui.process import process_blueprint
     from web.ui.record_edits import record_edits_blueprint
     from web.ui.session import init_login
@@ -40,6 +41,7 @@ def init_ui(app: Flask) -> None:
         auth_blueprint,
         tasks_blueprint,
         incidents_blueprint,
+        notifications_blueprint,
         callers_blueprint,
         record_edits_blueprint,
         admin_blueprint,
