@@ -31,6 +31,7 @@ from web.security import (
     HSTS,
     MODELER_ENDPOINTS,
     MODELER_POLICY,
+    NO_REFERRER_ENDPOINTS,
 )
 from web.settings import Settings
 
@@ -131,7 +132,8 @@ def _assert_headers(endpoint: str, path: str, response: Any, https: bool = False
     assert headers.get("Content-Security-Policy") == policy, where
     assert headers.get("X-Content-Type-Options") == "nosniff", where
     assert headers.get("X-Frame-Options") == "DENY", where
-    assert headers.get("Referrer-Policy") == "same-origin", where
+    referrer = "no-referrer" if endpoint in NO_REFERRER_ENDPOINTS else "same-origin"
+    assert headers.get("Referrer-Policy") == referrer, where
     if https:
         assert headers.get("Strict-Transport-Security") == HSTS, where
     else:

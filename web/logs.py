@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -39,6 +40,26 @@ class RequestIdFilter(logging.Filter):
         current = correlation.current_id()
         if current is not None:
             record.request_id = current
+        return True
+
+
+# A signed caller link's token opens an incident (web.ui.caller_link): no log line keeps
+# it, whoever writes the path (a development server's access line, an error message).
+CALLER_LINK_TOKEN = re.compile(r"(/c/)(?!incident(?:[/?#\s\"']|$))[^\s/?#\"']+")
+
+
+def redact_caller_links(text: str) -> str:
+    return CALLER_LINK_TOKEN.sub(r"\1[redacted]", text)
+
+
+class RedactCallerLinks(logging.Filter):
+    """Replaces the token of every `/c/<token>` path in a record's message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_caller_links(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
         return True
 
 
@@ -69,6 +90,7 @@ def make_handler(log_format: str = "text", stream: TextIO | None = None) -> logg
         raise LogConfigError(f"ITSM_LOG_FORMAT={log_format!r}: expected one of {expected}")
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(RedactCallerLinks())
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -49,6 +49,8 @@ CONTENT_SECURITY_POLICY = "; ".join(_DIRECTIVES)
 # which CSP does not restrict).
 MODELER_POLICY = "; ".join((*_DIRECTIVES, "style-src-attr 'unsafe-inline'"))
 MODELER_ENDPOINTS = frozenset({"process.edit", "process.deploy"})
+# Pages whose URL carries a secret (a signed caller link, web.ui.caller_link).
+NO_REFERRER_ENDPOINTS = frozenset({"caller.open_link"})
 # A download opened in the browser anyway (or sniffed) runs nothing and loads nothing.
 DOWNLOAD_POLICY = "sandbox; default-src 'none'"
 HSTS = "max-age=31536000; includeSubDomains"
@@ -88,8 +90,9 @@ def register_security_headers(app: Flask, *, https_only: bool = False) -> None:
         headers["X-Frame-Options"] = "DENY"
         # same-origin rather than no-referrer: Flask-WTF checks the Referer of form posts
         # over HTTPS, and it must still be sent to ourselves.
-        # A view may ask for less (a signed caller link: no-referrer).
-        headers.setdefault("Referrer-Policy", "same-origin")
+        # A signed caller link's URL holds its token: it is never sent on as a Referer.
+        no_referrer = request.endpoint in NO_REFERRER_ENDPOINTS
+        headers["Referrer-Policy"] = "no-referrer" if no_referrer else "same-origin"
         if request.is_secure or https_only:
             headers["Strict-Transport-Security"] = HSTS
         if not _cacheable(response):

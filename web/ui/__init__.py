@@ -16,6 +16,7 @@ def init_ui(app: Flask) -> None:
     from web.ui.audit import audit_blueprint
     from web.ui.auth import auth_blueprint
     from web.ui.calendars import calendars_blueprint
+    from web.ui.caller_link import caller_blueprint
     from web.ui.callers import callers_blueprint
     from web.ui.favicon import favicon_blueprint
     from web.ui.filters import register_filters
@@ -52,6 +53,7 @@ def init_ui(app: Flask) -> None:
         calendars_blueprint,
         process_blueprint,
         apidocs_blueprint,
+        caller_blueprint,
         favicon_blueprint,
     ):
         app.register_blueprint(blueprint)
