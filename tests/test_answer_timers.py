@@ -18,7 +18,7 @@ import pytest
 from engine.domain.calendars import calendar_from_dict
 from engine.domain.script_helpers import HELPER_NAMES, MAX_WORKING_DAYS, bind_helpers
 from engine.domain.sla import TWENTY_FOUR_SEVEN
-from engine.domain.working_days import working_day_ends
+from engine.domain.working_days import due_after_suspensions, working_day_ends
 from engine.persistence.models import Incident
 from engine.services.incidents.timers import fire_due
 from engine.workflow.sandbox import HelperTable
@@ -125,10 +125,7 @@ def test_an_unrecovered_answer_by_hand_still_reopens(api, ctx, clock):
 
 
 def test_a_weekend_does_not_count_on_a_business_calendar(api, ctx, clock):
-    api.ok(api.post("manager", "/sla/calendars", OFFICE), 201)
-    api.ok(api.call("manager", "PUT", "/sla/policies/5", {"calendar": "taipei_office"}))
-    clock.now = WEDNESDAY_10
-    s = resolved_incident(api)
+    s = business_incident(api, clock)
     # Thu, Fri, (weekend), Mon, Tue, Wed: due on Wednesday 13 January at 18:00 in Taipei.
     due = datetime(2027, 1, 13, 18, 0, tzinfo=TAIPEI)
     clock.now = datetime(2027, 1, 11, 18, 0, tzinfo=TAIPEI).astimezone(UTC)  # 5 days later
@@ -145,6 +142,81 @@ def test_a_weekend_does_not_count_on_a_business_calendar(api, ctx, clock):
         incident = session.get(Incident, s.id)
         assert incident is not None and incident.next_timer_at is not None
         assert incident.next_timer_at == datetime(2027, 1, 20, 18, 0, tzinfo=TAIPEI)
+
+
+def business_incident(api: Any, clock: Any) -> Scenario:
+    api.ok(api.post("manager", "/sla/calendars", OFFICE), 201)
+    api.ok(api.call("manager", "PUT", "/sla/policies/5", {"calendar": "taipei_office"}))
+    clock.now = WEDNESDAY_10
+    return resolved_incident(api)
+
+
+def at_taipei(clock: Any, day: int, hour: int, minute: int = 0) -> None:
+    clock.now = datetime(2027, 1, day, hour, minute, tzinfo=TAIPEI).astimezone(UTC)
+
+
+def next_timer(ctx: Any, incident_id: int) -> datetime | None:
+    with ctx.db.read() as session:
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        return incident.next_timer_at
+
+
+def test_suspended_days_do_not_count(api, ctx, clock):
+    s = business_incident(api, clock)
+    at_taipei(clock, 7, 12)  # Thursday noon: no working day has ended yet
+    api.ok(api.post("desk", f"/incidents/{s.id}/suspend", {"reason": "user on leave"}))
+    at_taipei(clock, 11, 12)  # Monday noon
+    api.ok(api.post("desk", f"/incidents/{s.id}/resume"))
+    assert s.refresh()["status"] == "resolved"
+    at_taipei(clock, 13, 18)  # when it was due without the suspension
+    fire_due(ctx)
+    assert s.open_tasks() == ["confirm_recovery"]
+    # Counting goes on after Monday: Tue 12, Wed 13, Thu 14, Fri 15, Mon 18.
+    assert next_timer(ctx, s.id) == datetime(2027, 1, 18, 18, 0, tzinfo=TAIPEI)
+    at_taipei(clock, 18, 17, 59)
+    fire_due(ctx)
+    assert s.open_tasks() == ["confirm_recovery"]
+    at_taipei(clock, 18, 18)
+    fire_due(ctx)
+    assert s.open_tasks() == ["record_feedback"]
+
+
+def test_a_timer_due_while_suspended_waits_for_the_resumption(api, ctx, clock):
+    s = business_incident(api, clock)
+    at_taipei(clock, 8, 19)  # Friday evening: Thursday and Friday have counted
+    api.ok(api.post("desk", f"/incidents/{s.id}/suspend", {"reason": "user on leave"}))
+    at_taipei(clock, 13, 18)
+    fire_due(ctx)
+    assert s.open_tasks() == ["confirm_recovery"]
+    assert next_timer(ctx, s.id) == clock.now + timedelta(hours=1)  # looks again later
+    at_taipei(clock, 14, 10)  # Thursday: resumed; Fri 15, Mon 18, Tue 19 remain
+    api.ok(api.post("desk", f"/incidents/{s.id}/resume"))
+    clock.advance(hours=1)
+    fire_due(ctx)
+    assert s.open_tasks() == ["confirm_recovery"]
+    assert next_timer(ctx, s.id) == datetime(2027, 1, 19, 18, 0, tzinfo=TAIPEI)
+    at_taipei(clock, 19, 18)
+    fire_due(ctx)
+    assert s.open_tasks() == ["record_feedback"]
+
+
+def test_due_after_suspensions_counts_only_unsuspended_days():
+    office = office_calendar()
+    thursday_noon = datetime(2027, 1, 7, 12, tzinfo=TAIPEI)
+    monday_noon = datetime(2027, 1, 11, 12, tzinfo=TAIPEI)
+    assert due_after_suspensions(office, WEDNESDAY_10, 5, []) == datetime(
+        2027, 1, 13, 18, tzinfo=TAIPEI
+    )
+    moved = due_after_suspensions(office, WEDNESDAY_10, 5, [(thursday_noon, monday_noon)])
+    assert moved == datetime(2027, 1, 18, 18, tzinfo=TAIPEI)
+    assert due_after_suspensions(office, WEDNESDAY_10, 5, [(thursday_noon, None)]) is None
+    # A suspension after the due moment changes nothing; one before the start neither.
+    late = (datetime(2027, 1, 14, 9, tzinfo=TAIPEI), None)
+    early = (datetime(2027, 1, 1, tzinfo=TAIPEI), datetime(2027, 1, 2, tzinfo=TAIPEI))
+    expected = datetime(2027, 1, 13, 18, tzinfo=TAIPEI)
+    assert due_after_suspensions(office, WEDNESDAY_10, 5, [late]) == expected
+    assert due_after_suspensions(office, WEDNESDAY_10, 5, [early]) == expected
 
 
 # --- the helper itself ---------------------------------------------------------------------

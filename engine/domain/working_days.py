@@ -55,3 +55,35 @@ def _end_of_work(calendar: BusinessCalendar, zone: ZoneInfo, day: date) -> datet
         return None
     local_end = datetime.combine(day, time(0)) + max(p.end_offset for p in periods)
     return local_end.replace(tzinfo=zone).astimezone(UTC)
+
+
+# A suspension that has not ended yet (its end is unknown).
+Suspension = tuple[datetime, datetime | None]
+
+
+def due_after_suspensions(
+    calendar: WorkCalendar,
+    start: datetime,
+    days: int,
+    suspensions: list[Suspension],
+) -> datetime | None:
+    """The end of `days` working days after `start` when suspended time does not count;
+    None while the incident is still suspended (the due moment is not known yet).
+
+    Working days whose end passed before a suspension began count; after a resumption the
+    counting goes on from the days after the resumption's local date, so a working day
+    that was partly suspended does not count (in the reporter's favour)."""
+    remaining = days
+    cursor = start
+    for began, ended in sorted(suspensions, key=lambda pair: pair[0]):
+        if ended is not None and ended <= cursor:
+            continue  # over before the counting started
+        began = max(began, cursor)
+        passed = [end for end in working_day_ends(calendar, cursor, remaining) if end <= began]
+        if len(passed) >= remaining:
+            return passed[remaining - 1]  # due before this suspension began
+        remaining -= len(passed)
+        if ended is None:
+            return None
+        cursor = ended
+    return working_day_ends(calendar, cursor, remaining)[-1]

@@ -51,6 +51,10 @@ class ProcessStepFailed(RuntimeError):
         self.element = element
 
 
+# (element id, when its timer fires) -> when it fires instead (never earlier).
+Postpone = Callable[[str, datetime], datetime]
+
+
 @dataclass(frozen=True)
 class SpecSource:
     """A deployed version: a cache key, and how to read its stored spec on a miss."""
@@ -177,14 +181,16 @@ class ProcessRuntime:
         state: str,
         helpers: ScriptHelpers,
         now: datetime | None = None,
+        postpone: Postpone | None = None,
     ) -> StepOutcome:
         """Fire whatever timers are due (SpiffWorkflow does not after a load).
 
         SpiffWorkflow compares a timer with the wall clock; given `now` (the app's clock),
-        the timers due by it fire, whatever the wall clock says."""
+        the timers due by it fire, whatever the wall clock says. `postpone(element_id,
+        fires_at)` may move a waiting timer later first (time that must not count)."""
         workflow = self._load(source, state, helpers)
         if now is not None:
-            _mark_due_timers(workflow, now)
+            _mark_due_timers(workflow, now, postpone)
         try:
             workflow.refresh_timers()
         except (SpiffWorkflowException, SandboxError) as exc:
@@ -379,7 +385,7 @@ def _ready_user_tasks(workflow: Any) -> list[ReadyTask]:
 _LONG_PAST = "1970-01-01T00:00:00+00:00"
 
 
-def _mark_due_timers(workflow: Any, now: datetime) -> None:
+def _mark_due_timers(workflow: Any, now: datetime, postpone: Postpone | None) -> None:
     for sub in [workflow, *workflow.subprocesses.values()]:
         for task in sub.tasks.values():
             if task.state != TaskState.WAITING:
@@ -391,7 +397,14 @@ def _mark_due_timers(workflow: Any, now: datetime) -> None:
                 due = datetime.fromisoformat(fire)
             except ValueError:
                 continue
-            if due.tzinfo is not None and due <= now:
+            if due.tzinfo is None:
+                continue
+            if postpone is not None:
+                later = postpone(task.task_spec.bpmn_id or "", due)
+                if later > due:
+                    due = later
+                    task._set_internal_data(event_value=due.isoformat())
+            if due <= now:
                 task._set_internal_data(event_value=_LONG_PAST)
 
 

@@ -27,3 +27,5 @@ RECOVERY_ASSUMED_ELEMENT = "recovery_assumed"
 RECOVERY_ASSUMED_VALUES = {"recovered": True}
 SURVEY_SKIPPED_ELEMENT = "survey_not_answered"
 NO_SURVEY = "none"
+# The n of the bundled answer timers' itsm_working_days_later(n).
+ANSWER_WORKING_DAYS = 5

@@ -21,7 +21,11 @@ from engine.domain.working_days import working_day_ends
 from engine.persistence.models import Incident, InstanceState, LinkedRecord, User, UserTaskRow
 from engine.services.context import ServiceContext
 from engine.services.errors import Invalid
-from engine.services.incidents.answer_timers import closed_event_data, complete_unanswered
+from engine.services.incidents.answer_timers import (
+    closed_event_data,
+    complete_unanswered,
+    resolution_calendar,
+)
 from engine.services.incidents.event_log import EventLog
 from engine.services.incidents.vendors import VENDOR_LANE, organisation_for_vendor_task
 from engine.services.process.definitions import spec_source
@@ -68,15 +72,11 @@ LINK_PREFIX = {
 def helpers_for(ctx: ServiceContext, incident: Incident, log: EventLog) -> dict[str, Any]:
     snapshot = incident.policy_snapshot
     now = ctx.now()
-    priority = incident.priority
 
     @cache
     def resolution_working_days() -> Sequence[datetime]:
         # Working days count in the incident's resolution calendar (contract Part 2).
-        if priority is None or str(priority) not in snapshot.get("sla", {}):
-            raise ValueError("the incident has no priority with an SLA policy yet")
-        calendar = clock_specs(snapshot, priority)[RESOLUTION].calendar
-        return working_day_ends(calendar, now, MAX_WORKING_DAYS)
+        return working_day_ends(resolution_calendar(incident), now, MAX_WORKING_DAYS)
 
     return bind_helpers(
         matrix_of(snapshot),

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from engine.domain.sla import TWENTY_FOUR_SEVEN, ClockState, has_reached
 from engine.persistence.models import Incident, SlaAnnouncement
 from engine.services.context import ServiceContext
+from engine.services.incidents.answer_timers import postpone_for
 from engine.services.incidents.commands import resume_when_due
 from engine.services.incidents.event_log import EventLog, clock_events_of_many
 from engine.services.incidents.progress import apply_outcome, step_outside_lock
@@ -120,11 +121,14 @@ def _escalation_mark(incident: Incident, clock: str, done: set[tuple[str, int]])
 
 def _run_followup(ctx: ServiceContext, followup: Followup, now: datetime) -> int:
     if followup.kind == "timers":
+        with ctx.db.read() as session:  # suspended time must not count (answer timers)
+            incident = session.get(Incident, followup.incident_id)
+            postpone = postpone_for(session, incident, now) if incident is not None else None
         return step_outside_lock(
             ctx,
             followup.incident_id,
             lambda state_json: lambda source, helpers: ctx.runtime.refresh_timers(
-                source, state_json, helpers, now
+                source, state_json, helpers, now, postpone
             ),
             lambda session, incident, events, outcome: _keep_timers(
                 ctx, session, incident, events, outcome, now
