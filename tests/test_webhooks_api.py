@@ -18,6 +18,7 @@ from engine.services.errors import Invalid
 from engine.services.notify.webhooks import INCIDENT_EVENT_TYPES, create_webhook
 from tests.conftest import TEST_USERS, TestClock
 from tests.scenario import Scenario
+from tests.test_openapi import CheckedApi
 
 SECRET = "s3cret-s3cret-s3cret"
 URL = "http://127.0.0.1:9/hook"
@@ -217,3 +218,17 @@ def test_every_event_type_the_app_names_can_be_subscribed(api):
     assert {"field_changed", "attachment_added", "record_linked", "linked_record_created",
             "notification_failed", "survey_answered", "created", "sla_breached"} <= set(
         hook["events"])
+
+
+def test_webhook_answers_as_documented(api, app):
+    checked = CheckedApi(api, app)
+    hook = checked.ok(register(checked), 201)
+    Scenario(checked)
+    checked.ok(checked.get("admin", "/webhooks?limit=5"))
+    checked.ok(checked.get("admin", f"/webhooks/{hook['id']}/deliveries"))
+    assert register(checked, {"url": "ftp://x"}).status_code == 422
+    assert checked.get("desk", "/webhooks").status_code == 403
+    assert checked.get("admin", "/webhooks/999/deliveries").status_code == 404
+    checked.ok(checked.call("admin", "DELETE", f"/webhooks/{hook['id']}"))
+    assert {("create_webhook", 201), ("list_webhooks", 200), ("list_deliveries", 200),
+            ("delete_webhook", 200), ("create_webhook", 422)} <= checked.seen
