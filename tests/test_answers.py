@@ -228,4 +228,3 @@ def test_an_answer_after_the_desk_answered_is_a_conflict(api: Any) -> None:
     response = api.post("reporter", f"/incidents/{scenario.id}/confirmation", {"recovered": True})
     assert response.status_code == 409
     assert response.get_json()["details"] == {"status": "resolved"}
-

@@ -12,6 +12,7 @@ def init_ui(app: Flask) -> None:
     from web.api import api_blueprint
     from web.ui.admin import admin_blueprint
     from web.ui.api_keys import api_keys_blueprint
+    from web.ui.attachments import attachments_blueprint
     from web.ui.apidocs import apidocs_blueprint
     from web.ui.audit import audit_blueprint
     from web.ui.auth import auth_blueprint
@@ -53,6 +54,7 @@ def init_ui(app: Flask) -> None:
         calendars_blueprint,
         process_blueprint,
         apidocs_blueprint,
+        attachments_blueprint,
         caller_blueprint,
         favicon_blueprint,
     ):
