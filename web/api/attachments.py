@@ -126,7 +126,7 @@ def file_response(row: Attachment, data: bytes) -> Response:
     response.headers["Content-Disposition"] = content_disposition(row.filename)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = DOWNLOAD_POLICY
-    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

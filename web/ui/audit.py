@@ -40,9 +40,9 @@ EVENT_LABELS = {
     admin_events.DRAFT_SAVED: _l("Process draft saved"),
     admin_events.DRAFT_DELETED: _l("Process draft deleted"),
     admin_events.DRAFT_DEPLOYED: _l("Process draft deployed"),
-    admin_events.ATTACHMENT_UPLOADED: _l("Attachment uploaded"),
     admin_events.WEBHOOK_CREATED: _l("Webhook registered"),
     admin_events.WEBHOOK_DELETED: _l("Webhook deleted"),
+    admin_events.ATTACHMENT_UPLOADED: _l("Attachment uploaded"),
 }
 
 
