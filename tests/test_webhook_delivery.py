@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ import pytest
 
 from engine.persistence.db import Database
 from engine.persistence.models import WebhookDelivery
-from engine.services.context import ChannelSettings, ServiceContext
+from engine.services.context import Actor, ChannelSettings, ServiceContext
 from engine.services.notify import webhook_delivery
 from engine.services.notify.webhook_delivery import (
     BACKOFF,
@@ -26,8 +28,9 @@ from engine.services.notify.webhook_delivery import (
     DeliveryLimits,
     deliver_due,
 )
+from engine.services.notify.webhooks import create_webhook
 from engine.services.ops.channels import CHANNEL_LOOPS, ChannelWorkers
-from tests.conftest import TestClock
+from tests.conftest import TestClock, missing
 from tests.scenario import Scenario
 
 SECRET = "receiver-shared-secret"
@@ -279,3 +282,73 @@ def test_metrics_show_the_webhook_backlog(api, app, ctx, receiver, clock):
     text = app.test_client().get("/metrics").get_data(as_text=True)
     assert "itsm_webhook_deliveries_queued 0.0" in text
     assert "itsm_webhook_oldest_queued_age_seconds 0.0" in text
+
+
+@pytest.fixture
+def tls_receiver(tmp_path) -> Iterator[tuple[Receiver, list[str], str]]:
+    """An https receiver on 127.0.0.1 with a throwaway certificate for `localhost`;
+    it records the TLS server names (SNI) clients ask for."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost"],
+        capture_output=True,
+    )
+    if made.returncode != 0:
+        missing(f"openssl could not make a certificate: {made.stderr[-300:]!r}")
+    names: list[str] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda _sock, name, _ctx: names.append(name or "")
+    server = Receiver()
+    server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
+    yield server, names, str(cert)
+    server.close()
+
+
+@pytest.fixture
+def localhost_ctx(database_url, clock) -> Iterator[ServiceContext]:
+    """The installation with `localhost` listed: called whatever it resolves to."""
+    channels = ChannelSettings(webhook_allowed_hosts=("localhost",))
+    context = ServiceContext(db=Database(database_url), now=clock, channels=channels)
+    yield context
+    context.db.dispose()
+
+
+def _https_hook(ctx: ServiceContext, receiver: Receiver) -> int:
+    admin = Actor(id=0, username="admin", roles=frozenset({"admin"}))
+    url = f"https://localhost:{receiver.server.server_address[1]}/tls"
+    return int(create_webhook(ctx, admin, {"url": url, "events": ["created"],
+                                           "secret": SECRET})["id"])
+
+
+def test_https_verifies_the_hosts_certificate_and_sends_its_name(
+    api, localhost_ctx, tls_receiver, monkeypatch
+):
+    receiver, names, cert = tls_receiver
+    monkeypatch.setenv("SSL_CERT_FILE", cert)  # trust the throwaway certificate
+    webhook_id = _https_hook(localhost_ctx, receiver)
+    Scenario(api)
+    assert deliver_due(localhost_ctx, "w1") == 1
+    (row,) = deliveries(api, {"id": webhook_id})
+    assert row["status"] == "delivered", row
+    assert names == ["localhost"]
+    (got,) = receiver.received
+    assert got.headers["Host"] == f"localhost:{receiver.server.server_address[1]}"
+    assert got.path == "/tls"
+
+
+def test_https_refuses_a_certificate_it_cannot_verify(api, localhost_ctx, tls_receiver,
+                                                      monkeypatch, tmp_path):
+    receiver, _names, _cert = tls_receiver
+    empty = tmp_path / "no-roots.pem"
+    empty.write_text("")
+    monkeypatch.setenv("SSL_CERT_FILE", str(empty))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    webhook_id = _https_hook(localhost_ctx, receiver)
+    Scenario(api)
+    assert deliver_due(localhost_ctx, "w1") == 1
+    (row,) = deliveries(api, {"id": webhook_id})
+    assert row["status"] == "queued" and "CERTIFICATE_VERIFY_FAILED" in row["last_error"]
+    assert receiver.received == []

@@ -144,36 +144,57 @@ def _record(ctx: ServiceContext, worker_name: str, delivery_id: int, outcome: Ou
             row.next_attempt_at = now + BACKOFF[row.attempts - 1]
 
 
+def _connect_first(
+    addresses: list[str], port: int, timeout: float, deadline: float
+) -> socket.socket:
+    """A socket to the first of the checked addresses that answers, in the resolver's
+    order (as socket.create_connection would), never past the deadline."""
+    failure: OSError = OSError("no address to connect to")
+    for address in addresses:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            return socket.create_connection((address, port), min(timeout, left))
+        except OSError as exc:
+            failure = exc
+    raise failure
+
+
 class _CheckedHTTPConnection(http.client.HTTPConnection):
-    """Connects to the address the host rule accepted, not to whatever the name
+    """Connects to the addresses the host rule accepted, not to whatever the name
     resolves to by the time the socket opens; Host still names the host."""
 
-    def __init__(self, target: WebhookTarget, address: str, timeout: float) -> None:
+    def __init__(
+        self, target: WebhookTarget, addresses: list[str], timeout: float, deadline: float
+    ) -> None:
         super().__init__(target.host, target.port, timeout=timeout)
-        self.checked_address = address
+        self.checked = (addresses, deadline)
         self._create_connection = self._connect_checked  # type: ignore[method-assign]
 
     def _connect_checked(
-        self, address: tuple[str, int], timeout: float, source: tuple[str, int] | None = None
+        self, address: tuple[str, int], timeout: float, source: object = None
     ) -> socket.socket:
-        return socket.create_connection((self.checked_address, address[1]), timeout, source)
+        return _connect_first(self.checked[0], address[1], timeout, self.checked[1])
 
 
 class _CheckedHTTPSConnection(http.client.HTTPSConnection):
     """The same for https: the TLS handshake verifies the certificate for the host
-    name (SNI and hostname check), over a socket to the checked address."""
+    name (SNI and hostname check), over a socket to a checked address."""
 
-    def __init__(self, target: WebhookTarget, address: str, timeout: float) -> None:
+    def __init__(
+        self, target: WebhookTarget, addresses: list[str], timeout: float, deadline: float
+    ) -> None:
         super().__init__(
             target.host, target.port, timeout=timeout, context=ssl.create_default_context()
         )
-        self.checked_address = address
+        self.checked = (addresses, deadline)
         self._create_connection = self._connect_checked  # type: ignore[method-assign]
 
     def _connect_checked(
-        self, address: tuple[str, int], timeout: float, source: tuple[str, int] | None = None
+        self, address: tuple[str, int], timeout: float, source: object = None
     ) -> socket.socket:
-        return socket.create_connection((self.checked_address, address[1]), timeout, source)
+        return _connect_first(self.checked[0], address[1], timeout, self.checked[1])
 
 
 def post(item: Claimed, allowed_hosts: tuple[str, ...], limits: DeliveryLimits = LIMITS) -> Outcome:
@@ -183,9 +204,9 @@ def post(item: Claimed, allowed_hosts: tuple[str, ...], limits: DeliveryLimits =
         target, addresses = check_target(item.url, allowed_hosts)
     except WebhookUrlError as exc:
         return Outcome(False, None, f"refused: {exc}")
-    connection_type = _CheckedHTTPSConnection if target.https else _CheckedHTTPConnection
-    connection = connection_type(target, addresses[0], limits.connect_seconds)
     deadline = time.monotonic() + limits.total_seconds
+    connection_type = _CheckedHTTPSConnection if target.https else _CheckedHTTPConnection
+    connection = connection_type(target, addresses, limits.connect_seconds, deadline)
     # The socket timeout bounds each wait; the watchdog bounds them all together (a
     # receiver dripping one byte at a time must not hold the loop past the limit).
     watchdog = threading.Timer(limits.total_seconds, _shut, args=(connection,))
