@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
-from engine.persistence.models import Incident, UserTaskRow
+from engine.persistence.models import Incident
 from engine.services.context import ServiceContext
+from engine.services.incidents.timers import fire_due
 from tests.conftest import TestClock
 from tests.scenario import Scenario
 
@@ -118,30 +117,20 @@ def test_the_survey_is_checked_against_the_form(api: Any) -> None:
     assert scenario.open_tasks() == ["record_feedback"]
 
 
-def close_without_survey(ctx: ServiceContext, scenario: Scenario) -> None:
-    """What the bundled diagram's timer leaves: closed after a resolution, the survey
-    task never completed (here cancelled, as an interrupting timer does)."""
-    with ctx.db.write() as session:
-        incident = session.get(Incident, scenario.id)
-        assert incident is not None
-        now = ctx.now()
-        incident.status = "closed"
-        incident.phase = "closed"
-        incident.closed_at = now
-        for row in session.scalars(
-            select(UserTaskRow).where(
-                UserTaskRow.incident_id == scenario.id, UserTaskRow.state == "ready"
-            )
-        ):
-            row.state = "cancelled"
-            row.closed_at = now
+def close_without_survey(ctx: ServiceContext, clock: TestClock, scenario: Scenario) -> None:
+    """The bundled diagram's timer: nobody answers the survey for 5 more working days
+    (the default policy's 24x7 calendar), and the worker closes the incident."""
+    clock.advance(days=5, seconds=1)
+    fire_due(ctx)
+    assert scenario.refresh()["status"] == "closed"
+    assert completed_by(scenario, "record_feedback") == []
 
 
 def test_a_late_survey_is_kept_once_and_does_not_reopen(
     api: Any, ctx: ServiceContext, clock: TestClock
 ) -> None:
     scenario = confirmed(api)
-    close_without_survey(ctx, scenario)
+    close_without_survey(ctx, clock, scenario)
     clock.advance(days=29)
     path = f"/incidents/{scenario.id}/survey"
     assert api.post("reporter", path, {"satisfaction": "9"}).status_code == 422
@@ -166,7 +155,7 @@ def test_a_late_survey_after_30_days_is_refused(
     api: Any, ctx: ServiceContext, clock: TestClock
 ) -> None:
     scenario = confirmed(api)
-    close_without_survey(ctx, scenario)
+    close_without_survey(ctx, clock, scenario)
     clock.advance(days=30, seconds=1)
     response = api.post("reporter", f"/incidents/{scenario.id}/survey", {"satisfaction": "3"})
     assert response.status_code == 409

@@ -13,6 +13,7 @@ from engine.domain.caller_link import link_key, make_token, refusal
 from engine.persistence.models import Incident, Note, User
 from engine.services.context import ServiceContext
 from engine.services.incidents.caller_links import caller_link
+from engine.services.incidents.timers import fire_due
 from tests.conftest import Api, Browser, TestClock
 from tests.scenario import Scenario
 from web.logs import make_handler
@@ -326,3 +327,33 @@ def test_staff_and_other_reporters_get_no_answer_forms(
     other = Browser(app)
     other.login("reporter2")
     assert other.get(page).status_code == 404
+
+
+def test_the_late_survey_is_offered_once_after_the_timer_closed_it(
+    app: Any, api: Api, ctx: ServiceContext, clock: TestClock, browser: Browser
+) -> None:
+    scenario = Scenario(api)
+    scenario.record()
+    scenario.desk_resolves()
+    clock.advance(days=5, seconds=1)
+    fire_due(ctx)  # nobody confirmed: system did
+    clock.advance(days=5, seconds=1)
+    fire_due(ctx)  # nobody answered the survey: closed without one
+    assert scenario.refresh()["status"] == "closed"
+    browser.login("reporter")
+    page = f"/incidents/{scenario.id}"
+    text = browser.get(page).get_data(as_text=True)
+    assert f'action="{page}/survey"' in text
+    assert 'name="recovered"' not in text
+    answer = browser.post(
+        f"{page}/survey",
+        {"incident_id": str(scenario.id), "satisfaction": "3", "feedback": "Slow"},
+        csrf_from=page,
+    )
+    assert answer.status_code == 303
+    late = [e for e in scenario.refresh()["events"] if e["type"] == "survey_answered"]
+    assert [(e["actor"], e["satisfaction"], e["feedback"]) for e in late] == [
+        ("reporter", "3", "Slow")
+    ]
+    assert scenario.incident["status"] == "closed"
+    assert 'name="satisfaction"' not in browser.get(page).get_data(as_text=True)
