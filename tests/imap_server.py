@@ -3,8 +3,10 @@
 Dovecot runs as the current user (root in CI) from a configuration generated in
 a temporary folder: its base and state folders, its log and the maildir all live
 there, the one test user comes from a passwd-file, and it speaks STARTTLS with a
-self-signed certificate made by `openssl req` for 127.0.0.1 (plaintext sign-in is
-refused before STARTTLS, as on a real server).  Messages are delivered by IMAP
+self-signed certificate made by `openssl req` for 127.0.0.1 (dovecot counts a
+loopback connection as secure and would take a plaintext sign-in; the poller
+never sends one, and the tests check that it refuses a certificate it does not
+trust).  Messages are delivered by IMAP
 APPEND, so no MTA is needed.  Without /usr/sbin/dovecot the tests that need it
 call `missing(...)`: a skip locally, a failure with CI=true.
 """

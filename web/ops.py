@@ -28,6 +28,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from engine.services.context import ServiceContext
+from engine.services.intake import imap_poll
 from engine.services.notify import mail_log, webhook_delivery
 from engine.services.ops.health import check_health
 from engine.services.telemetry import correlation, metrics
@@ -134,6 +135,7 @@ def metrics_page() -> Response:
     ctx: ServiceContext = current_app.extensions["itsm"]
     readings = check_health(ctx, worker_expected=_worker_expected()).readings
     body = generate_latest(REGISTRY) + metrics.state_exposition(readings)
+    body += imap_poll.poll_age_exposition()
     body += webhook_delivery.backlog_exposition(ctx)
     body += mail_log.backlog_exposition(ctx)
     return Response(body, 200, content_type=CONTENT_TYPE_LATEST)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from engine.domain.file_types import sniff_content_type
 from engine.domain.inbound_mail import INCIDENT_TAG, ParsedMail, parse_mail
 from engine.domain.roles import INTEGRATION
-from engine.persistence.models import InboundMail, Incident, Notification
+from engine.persistence.models import InboundMail, Incident, Notification, User
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Forbidden, Invalid, NotFound
 from engine.services.incidents.attachments import attach_in
@@ -279,13 +279,23 @@ def _keep_ignored(
 
 
 def _keeper(
-    mail: ParsedMail, size: int, digest: str, source: str, action: str, kept: list[_Kept]
+    carrier: Actor,
+    mail: ParsedMail,
+    size: int,
+    digest: str,
+    source: str,
+    action: str,
+    kept: list[_Kept],
 ) -> Any:
     """The `also` hook: the mail's row and its attachments in the incident's write."""
 
     def keep(session: Session, incident: Incident, now: datetime) -> None:
-        if mail.message_id is not None and _seen(session, mail.message_id):
-            raise _SeenMeanwhile(mail.message_id)
+        if mail.message_id is not None:
+            # Two pollers (or a retrying gateway) with the same message: the carrier's
+            # row is locked so that the second one sees the first one's row.
+            session.get(User, carrier.id, with_for_update={"of": User})
+            if _seen(session, mail.message_id):
+                raise _SeenMeanwhile(mail.message_id)
         row = _row(session, mail, size, digest, source, action, None, incident.id, now)
         uploader = caller_author(incident, mail.from_address or "") or mail.from_address
         for item in kept:
@@ -323,7 +333,7 @@ def _note(
         mail.from_address,
         text,
         via=carrier.username,
-        also=_keeper(mail, size, digest, source, "noted", kept),
+        also=_keeper(carrier, mail, size, digest, source, "noted", kept),
     )
     return Outcome("noted", incident_id=decision.incident_id)
 
@@ -359,7 +369,7 @@ def _create(
     else:
         payload["caller_email"] = mail.from_address
     detail = create_incident(
-        ctx, carrier, payload, also=_keeper(mail, size, digest, source, "created", kept)
+        ctx, carrier, payload, also=_keeper(carrier, mail, size, digest, source, "created", kept)
     )
     return Outcome("created", incident_id=int(detail["id"]))
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.services.context import ServiceContext
+from engine.services.intake import imap_poll
 from engine.services.notify import sender, webhook_delivery
 from engine.services.ops.health import worker_name
 from engine.services.telemetry import correlation
@@ -32,6 +33,7 @@ class ChannelLoop:
 CHANNEL_LOOPS: list[ChannelLoop] = [
     ChannelLoop("webhooks", webhook_delivery.deliver_due, 1.0, lambda ctx: True),
     ChannelLoop("mail", sender.send_due, 1.0, lambda ctx: ctx.channels.mail_enabled),
+    ChannelLoop("imap", imap_poll.poll_once, imap_poll.INTERVAL, imap_poll.enabled),
 ]
 
 
