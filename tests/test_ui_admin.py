@@ -71,6 +71,8 @@ def test_admin_creates_user_with_two_roles_who_can_sign_in(
         "display_name": "Alice Chen",
         "roles": ["incident_manager", "service_desk"],
         "active": True,
+        "email": None,
+        "language": "zh_Hant_TW",
     }
     signed_in, _ = _sign_in(app, "alice", NEW_PASSWORD)
     assert signed_in.status_code == 302

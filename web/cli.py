@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from engine.services.ops import backup
 from engine.services.ops.channels import ChannelWorkers
 from engine.services.ops.worker import TimerWorker
 from engine.services.people import users
+from engine.services.people.profiles import LANGUAGES
 from engine.services.process import definitions
 from engine.workflow.definitions import DefinitionInvalid, compile_definition
 from engine.workflow.serialization import StateSerializer
@@ -97,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
         "--org",
         metavar="ORG",
         help="a vendor's organisation (default: default); created if it does not exist yet",
+    )
+    create.add_argument("--email", metavar="ADDRESS", help="the user's e-mail address (unique)")
+    create.add_argument(
+        "--language", metavar="LANG", choices=LANGUAGES, help="zh_Hant_TW (default) or en"
     )
     create.set_defaults(handler=_user_create)
 
@@ -204,7 +208,14 @@ def _user_create(args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\n")
     context = prepared_context(Settings())
     created = users.create_user(
-        context, args.username, password, args.role, vendor_org=args.org, create_org_as="cli"
+        context,
+        args.username,
+        password,
+        args.role,
+        vendor_org=args.org,
+        create_org_as="cli",
+        email=args.email,
+        language=args.language,
     )
     org = f", organisation {created.vendor_org}" if created.vendor_org else ""
     print(f"itsm: created user {args.username} ({', '.join(args.role)}{org})")
@@ -267,9 +278,10 @@ def _lint(args: argparse.Namespace) -> int:
     return 0
 
 
-def _attachment_dir() -> Path | None:
-    configured = os.environ.get("ITSM_ATTACHMENT_DIR", "").strip()
-    return Path(configured) if configured else None
+def _attachment_dir() -> Path:
+    """The blob store's folder (attachments, raw mails): ITSM_ATTACHMENT_DIR, else
+    attachments/ in the instance folder, as the server uses it."""
+    return Settings().channels.attachment_dir
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -279,8 +291,15 @@ def _backup(args: argparse.Namespace) -> int:
     print(
         f"itsm: backed up {summary.database} ({summary.method}, schema {summary.revision}, "
         f"{sum(summary.tables.values())} rows in {len(summary.tables)} tables, "
-        f"{summary.attachments} attachments) to {args.file} ({summary.size} bytes)"
+        f"{summary.blobs} stored files, {summary.attachments} other files) to {args.file} "
+        f"({summary.size} bytes)"
     )
+    if summary.missing_blobs:
+        print(
+            f"itsm: warning: {len(summary.missing_blobs)} files the database names are not in "
+            f"{_attachment_dir()}: {', '.join(summary.missing_blobs)}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -290,7 +309,8 @@ def _restore(args: argparse.Namespace) -> int:
     print(
         f"itsm: restored {args.file} into {summary.database} ({summary.method}, schema "
         f"{summary.revision}, now {summary.head}; {sum(summary.tables.values())} rows in "
-        f"{len(summary.tables)} tables, {summary.attachments} attachments)"
+        f"{len(summary.tables)} tables, {summary.blobs} stored files, "
+        f"{summary.attachments} other files)"
     )
     return 0
 

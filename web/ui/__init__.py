@@ -25,6 +25,7 @@ def init_ui(app: Flask) -> None:
     from web.ui.incidents import incidents_blueprint
     from web.ui.nav import register_nav
     from web.ui.notifications import notifications_blueprint
+    from web.ui.preferences import preferences_blueprint
     from web.ui.process import process_blueprint
     from web.ui.record_edits import record_edits_blueprint
     from web.ui.session import init_login
@@ -46,6 +47,7 @@ def init_ui(app: Flask) -> None:
         notifications_blueprint,
         callers_blueprint,
         record_edits_blueprint,
+        preferences_blueprint,
         admin_blueprint,
         audit_blueprint,
         api_keys_blueprint,

@@ -15,8 +15,10 @@ from werkzeug.wrappers import Response
 from engine.domain.roles import ALL_ROLES
 from engine.services.errors import Conflict, Invalid
 from engine.services.people import organisations as organisation_service
+from engine.services.people import profiles
 from engine.services.people import users as user_service
 from web.ui import labels, passwords
+from web.ui.preferences import LANGUAGE_NAMES
 from web.ui.session import actor, roles_required, services
 
 admin_blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -28,6 +30,14 @@ ROLE_ORDER: list[str] = [r for r in labels.ROLES if r in ALL_ROLES] + sorted(
 DISPLAY_NAME_MAX = 200  # the column's length
 
 PageResult = str | tuple[str, int]
+NEW_USER: dict[str, Any] = {
+    "username": "",
+    "display_name": "",
+    "roles": [],
+    "org": "",
+    "email": "",
+    "language": profiles.LANGUAGES[0],
+}
 
 
 def _translated(field: str, message: object) -> str:
@@ -51,6 +61,12 @@ def _translated(field: str, message: object) -> str:
         return _("Choose an organisation from the list.")
     if field == "org" and text == organisation_service.NOT_A_VENDOR:
         return _("Only a vendor user belongs to an organisation.")
+    if field == "email" and text == profiles.TAKEN:
+        return _("Another user has this address.")
+    if field == "email":
+        return _("Enter an e-mail address such as name@example.com.")
+    if field == "language":
+        return _("Choose a language from the list.")
     return text
 
 
@@ -71,7 +87,7 @@ def _page_html(**context: Any) -> str:
         users=user_service.list_users(services()),
         role_order=ROLE_ORDER,
         me=actor().username,
-        new=context.pop("new", {"username": "", "display_name": "", "roles": [], "org": ""}),
+        new=context.pop("new", NEW_USER),
         new_errors=context.pop("new_errors", {}),
         role_values=context.pop("role_values", {}),
         role_errors=context.pop("role_errors", {}),
@@ -86,6 +102,10 @@ def _page_html(**context: Any) -> str:
         new_org=context.pop("new_org", ""),
         new_org_errors=context.pop("new_org_errors", {}),
         password_hint=passwords.policy_hint(),
+        languages=profiles.LANGUAGES,
+        language_names=LANGUAGE_NAMES,
+        profile_values=context.pop("profile_values", {}),
+        profile_errors=context.pop("profile_errors", {}),
         **context,
     )
 
@@ -109,8 +129,17 @@ def create_user() -> PageResult | Response:
     password = request.form.get("password", "")
     roles = request.form.getlist("roles")
     org = request.form.get("org", "").strip()
+    email = request.form.get("email", "").strip()
+    language = request.form.get("language", "") or profiles.LANGUAGES[0]
     # The typed values come back on an error page; the password never does.
-    typed = {"username": username, "display_name": display_name, "roles": roles, "org": org}
+    typed = {
+        "username": username,
+        "display_name": display_name,
+        "roles": roles,
+        "org": org,
+        "email": email,
+        "language": language,
+    }
     if len(display_name) > DISPLAY_NAME_MAX:
         errors = {"display_name": _("Use at most %(n)d characters.", n=DISPLAY_NAME_MAX)}
         return _page(422, new=typed, new_errors=errors)
@@ -123,10 +152,14 @@ def create_user() -> PageResult | Response:
             display_name,
             vendor_org=org or None,
             by=actor().username,
+            email=email or None,
+            language=language,
         )
     except Invalid as exc:
         return _page(422, new=typed, new_errors=_messages(exc.details))
-    except Conflict:
+    except Conflict as exc:
+        if isinstance(exc.details, dict) and "email" in exc.details:
+            return _page(409, new=typed, new_errors=_messages(exc.details))
         errors = {"username": _("This username is already taken.")}
         return _page(409, new=typed, new_errors=errors)
     flash(_("User %(username)s created.", username=username), "success")
@@ -151,6 +184,28 @@ def change_roles(username: str) -> PageResult | Response:
         message = found.get("roles", _("Please check the values."))
         return _page(422, role_values={username: roles}, role_errors={username: message})
     flash(_("Roles of %(username)s changed.", username=username), "success")
+    return redirect(url_for("admin.users"))
+
+
+@admin_blueprint.post("/users/<username>/profile")
+@roles_required("admin")
+def change_profile(username: str) -> PageResult | Response:
+    """The user's e-mail address (empty: none) and language."""
+    _require_user(username)
+    typed = {
+        "email": request.form.get("email", "").strip(),
+        "language": request.form.get("language", ""),
+    }
+    try:
+        profiles.update_profile(
+            services(), username, email=typed["email"], language=typed["language"],
+            by=actor().username,
+        )
+    except (Invalid, Conflict) as exc:
+        status = 409 if isinstance(exc, Conflict) else 422
+        errors = {username: _messages(exc.details)}
+        return _page(status, profile_values={username: typed}, profile_errors=errors)
+    flash(_("Contact of %(username)s saved.", username=username), "success")
     return redirect(url_for("admin.users"))
 
 

@@ -39,7 +39,7 @@ def email_problem(value: object) -> str | None:
         return "must be a string"
     if len(value.strip()) > EMAIL_MAX:
         return f"must be at most {EMAIL_MAX} characters"
-    if not _ADDRESS.match(value.strip()):
+    if not _ADDRESS.fullmatch(value.strip()):
         return NOT_AN_ADDRESS
     return None
 
