@@ -12,7 +12,7 @@ import pytest
 from engine.domain.caller_link import link_key, make_token, refusal
 from engine.persistence.models import Incident, Note, User
 from engine.services.context import ServiceContext
-from engine.services.incidents.caller_links import caller_link
+from engine.services.incidents.caller_links import caller_link, caller_link_in
 from engine.services.incidents.timers import fire_due
 from tests.conftest import Api, Browser, TestClock
 from tests.scenario import Scenario
@@ -64,10 +64,10 @@ def scenario(api: Api) -> Scenario:
 def test_the_link_is_swapped_for_a_session_and_a_clean_url(
     ctx: ServiceContext, browser: Browser, scenario: Scenario
 ) -> None:
-    path = link_for(ctx, scenario.id, next_path="confirm")
+    path = link_for(ctx, scenario.id, next_path="confirmation")
     token = path.split("/c/", 1)[1].split("?", 1)[0]
     response = opened(browser, path)
-    assert response.headers["Location"] == "/c/incident#confirm"
+    assert response.headers["Location"] == "/c/incident#confirmation"
     assert token not in response.headers["Location"]
     assert response.headers["Referrer-Policy"] == "no-referrer"
     page = browser.get("/c/incident")
@@ -250,6 +250,17 @@ def test_a_user_callers_link_acts_as_the_user(
     assert "reopened" in [e["type"] for e in events]
 
 
+def test_a_link_made_from_a_session_is_the_same_link(
+    ctx: ServiceContext, scenario: Scenario
+) -> None:
+    with ctx.db.read() as session:
+        incident = session.get(Incident, scenario.id)
+        assert incident is not None
+        from_ctx = caller_link(ctx, incident, ADDRESS, ctx.now(), "survey")
+        from_session = caller_link_in(session, incident, ADDRESS, ctx.now(), "survey")
+    assert from_session == from_ctx and from_ctx.endswith("?next=survey")
+
+
 def test_the_link_key_is_derived_not_the_audit_key(ctx: ServiceContext) -> None:
     key = link_key(ctx.audit_key)
     assert key != ctx.audit_key and ctx.audit_key not in key
@@ -287,7 +298,7 @@ def test_the_signed_in_caller_answers_from_their_page(app: Any, api: Api, browse
     page = f"/incidents/{scenario.id}"
     text = browser.get(page).get_data(as_text=True)
     assert 'name="recovered" value="yes"' in text and 'name="recovered" value="no"' in text
-    assert "checked" not in text.split('id="confirm"', 1)[1].split("</form>", 1)[0]
+    assert "checked" not in text.split('id="confirmation"', 1)[1].split("</form>", 1)[0]
     blank = browser.post(f"{page}/confirmation", {"incident_id": str(scenario.id)}, csrf_from=page)
     assert blank.status_code == 303
     assert scenario.open_tasks() == ["confirm_recovery"]  # never silently "no"

@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 
 from engine.domain.caller_link import Refusal, link_key, make_token, parse_token, refusal
 from engine.domain.roles import HANDLER_ROLES
+from engine.persistence.audit_key import audit_key_of
 from engine.persistence.models import Incident, Note
-from engine.services.context import Actor, ServiceContext
+from engine.services.context import Actor, ServiceContext, channel_settings_of
 from engine.services.errors import Forbidden, NotFound
 from engine.services.incidents.audience import (
     Audience,
@@ -40,7 +41,7 @@ from engine.services.incidents.visibility import load_visible
 
 REVOKED_EVENT = "caller_links_revoked"
 # Where a link may lead once opened: a part of the caller's page.
-NEXT_PATHS = ("", "confirm", "survey", "notes")
+NEXT_PATHS = ("", "confirmation", "survey", "notes")
 
 
 class LinkRefused(Forbidden):
@@ -106,10 +107,29 @@ def caller_link(
     """The absolute URL of a signed link to `incident` for `address` (its caller's),
     valid for 30 days from `now` until revoked; `next_path` (one of NEXT_PATHS) is the
     part of the caller's page it opens at."""
-    token = make_token(
-        link_key(ctx.audit_key), incident.id, address, incident.caller_link_version, now
-    )
-    url = f"{ctx.channels.base_url.rstrip('/')}/c/{token}"
+    return _signed_url(ctx.audit_key, ctx.channels.base_url, incident, address, now, next_path)
+
+
+def caller_link_in(
+    session: Session, incident: Incident, address: str, now: datetime, next_path: str = ""
+) -> str:
+    """`caller_link` for code that has a session but no context (a commit-time producer
+    such as the outbox): the key and base URL of the context that owns the database."""
+    engine = session.get_bind().engine
+    base_url = channel_settings_of(session).base_url
+    return _signed_url(audit_key_of(engine), base_url, incident, address, now, next_path)
+
+
+def _signed_url(
+    audit_key: bytes,
+    base_url: str,
+    incident: Incident,
+    address: str,
+    now: datetime,
+    next_path: str,
+) -> str:
+    token = make_token(link_key(audit_key), incident.id, address, incident.caller_link_version, now)
+    url = f"{base_url.rstrip('/')}/c/{token}"
     if next_path and next_path in NEXT_PATHS:
         url += f"?next={quote(next_path)}"
     return url
