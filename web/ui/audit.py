@@ -23,6 +23,7 @@ EVENT_LABELS = {
     admin_events.USER_ROLES_CHANGED: _l("Roles changed"),
     admin_events.USER_ACTIVATED: _l("User activated"),
     admin_events.USER_DEACTIVATED: _l("User deactivated"),
+    admin_events.USER_PROFILE_CHANGED: _l("E-mail or language changed"),
     admin_events.PASSWORD_RESET: _l("Password reset"),
     admin_events.PASSWORD_CHANGED: _l("Password changed"),
     admin_events.TOKEN_ISSUED: _l("API token issued"),
