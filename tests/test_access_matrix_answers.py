@@ -91,3 +91,20 @@ def test_a_links_page_opens_for_its_holder_whoever_is_signed_in(
         assert browser.get("/c/incident").status_code == 403, user  # no link opened
         assert browser.get(path).status_code == 303, user
         assert browser.get("/c/incident").status_code == 200, user
+
+
+def test_the_api_answers_only_for_the_caller(api: Any) -> None:
+    scenario = resolved(api)
+    for task, path, body in (
+        ("confirm_recovery", f"/incidents/{scenario.id}/confirmation", {"recovered": True}),
+        ("record_feedback", f"/incidents/{scenario.id}/survey", {"satisfaction": "4"}),
+    ):
+        for user in [*ROLES_BY_USER, "reporter2"]:
+            if user == "reporter":
+                continue
+            code = api.post(user, path, body).status_code
+            assert code in REFUSED, (path, user, code)
+        assert api.post(None, path, body).status_code == 401
+        assert scenario.open_tasks() == [task]
+        api.ok(api.post("reporter", path, body))
+    assert scenario.refresh()["status"] == "closed"
