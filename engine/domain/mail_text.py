@@ -130,7 +130,7 @@ def html_to_text(html: str) -> str:
         parser.feed(html)
         parser.close()
     parser._break()
-    return _squeeze_blank_lines("\n".join(parser.lines))
+    return clean_text(_squeeze_blank_lines("\n".join(parser.lines)))
 
 
 def _squeeze_blank_lines(text: str) -> str:
@@ -174,7 +174,7 @@ def reply_part(text: str) -> str:
             continue
         kept.append(line.rstrip())
     reply = _squeeze_blank_lines("\n".join(kept))
-    return reply or text.strip()
+    return clean_text(reply or text.strip())
 
 
 def _starts_quoted_part(lines: list[str], index: int, stripped: str) -> bool:
