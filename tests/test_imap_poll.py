@@ -24,8 +24,9 @@ from engine.services.context import ServiceContext
 from engine.services.intake import imap_poll
 from engine.services.intake.imap_poll import ImapUrlError, parse_imap_url, poll_once
 from engine.services.intake.inbound import MAX_MESSAGE_BYTES
-from engine.services.intake.mailbox_actor import MAILBOX_USERNAME
+from engine.services.intake.mailbox_actor import MAILBOX_USERNAME, MailboxUserUnusable
 from engine.services.ops.channels import CHANNEL_LOOPS, ChannelWorkers
+from engine.services.people import users
 from tests import imap_server
 
 # The dovecot fixtures (one server per session, an empty INBOX per test).
@@ -175,6 +176,15 @@ def test_replies_through_the_mailbox_are_notes_of_the_caller(polled, imap, api):
     stranger = [r for r in rows(polled) if r.message_id == "<stranger-1@example.org>"][0]
     assert stranger.action == "created" and stranger.incident_id != incident_id
     assert incident_of(polled, stranger.incident_id).description.startswith(f"Re: {number}")
+
+
+def test_a_user_named_mail_in_without_the_role_fails_the_pass_not_the_mail(polled, imap):
+    users.create_user(polled, MAILBOX_USERNAME, "a long enough password 1", ["reporter"])
+    imap.append(fixture_mail("new.eml"))
+    with pytest.raises(MailboxUserUnusable, match="integration role"):
+        poll_once(polled, "test")
+    assert [seen for _, seen in imap.flags()] == [False]
+    assert rows(polled) == []
 
 
 def _task(api, incident_id: int) -> str:

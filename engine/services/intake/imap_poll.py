@@ -31,8 +31,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from engine.services.context import ServiceContext
+from engine.services.context import Actor, ServiceContext
 from engine.services.intake.inbound import MAX_MESSAGE_BYTES, receive, record_ignored
+from engine.services.intake.mailbox_actor import mailbox_actor
 
 log = logging.getLogger("itsm.imap")
 
@@ -129,6 +130,8 @@ def poll_once(ctx: ServiceContext, worker_name: str) -> int:
     runs it is `imap` in engine.services.ops.channels.CHANNEL_LOOPS.)"""
     _attempted()
     mailbox = parse_imap_url(ctx.channels.imap_url)
+    # Before any message: a mailbox user that cannot be had fails the pass, not a mail.
+    carrier = mailbox_actor(ctx)
     client = connect(mailbox)
     try:
         status, data = client.uid("SEARCH", "UNSEEN")
@@ -137,7 +140,7 @@ def poll_once(ctx: ServiceContext, worker_name: str) -> int:
         uids = data[0].split() if data and data[0] else []
         handled = 0
         for uid in uids[:BATCH]:
-            _handle(ctx, client, uid.decode())
+            _handle(ctx, client, uid.decode(), carrier)
             handled += 1
         _polled()
         return handled
@@ -148,7 +151,7 @@ def poll_once(ctx: ServiceContext, worker_name: str) -> int:
             log.debug("IMAP logout failed", exc_info=True)
 
 
-def _handle(ctx: ServiceContext, client: imaplib.IMAP4, uid: str) -> None:
+def _handle(ctx: ServiceContext, client: imaplib.IMAP4, uid: str, carrier: Actor) -> None:
     size = _size_of(client, uid)
     if size is None:  # expunged by someone else since the search
         return
@@ -159,7 +162,7 @@ def _handle(ctx: ServiceContext, client: imaplib.IMAP4, uid: str) -> None:
         if raw is None:
             return
         try:
-            outcome = receive(ctx, raw, "imap")
+            outcome = receive(ctx, raw, "imap", actor=carrier)
             log.info("IMAP message %s: %s", uid, outcome.as_json())
         except Exception:
             log.exception("IMAP message %s could not be handled; recorded as unreadable", uid)
