@@ -352,3 +352,11 @@ def test_https_refuses_a_certificate_it_cannot_verify(api, localhost_ctx, tls_re
     (row,) = deliveries(api, {"id": webhook_id})
     assert row["status"] == "queued" and "CERTIFICATE_VERIFY_FAILED" in row["last_error"]
     assert receiver.received == []
+
+
+def test_a_path_with_other_characters_is_sent_percent_encoded(api, ctx, receiver):
+    webhook = hook(api, receiver.url("/事件?來源=itsm"))
+    Scenario(api)
+    assert deliver_due(ctx, "w1") == 1
+    assert receiver.received[0].path == "/%E4%BA%8B%E4%BB%B6?%E4%BE%86%E6%BA%90=itsm"
+    assert deliveries(api, webhook)[0]["status"] == "delivered"

@@ -160,6 +160,9 @@ def test_urls_are_taken_apart():
         "https", "hooks.example.com", 443, "/in?x=1")
     assert parse_webhook_url("http://[::1]:8080") == WebhookTarget("http", "::1", 8080, "/")
     assert parse_webhook_url("http://127.0.0.1:9/a").https is False
+    assert parse_webhook_url("http://例子.tw/事件?q=網路").path == (
+        "/%E4%BA%8B%E4%BB%B6?q=%E7%B6%B2%E8%B7%AF")
+    assert parse_webhook_url("http://例子.tw/a%20b?x=%41").path == "/a%20b?x=%41"
 
 
 @pytest.mark.parametrize(

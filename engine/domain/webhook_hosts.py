@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -73,6 +73,8 @@ def parse_webhook_url(url: str) -> WebhookTarget:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
+    # The request line is ASCII: other characters go percent-encoded, the rest as given.
+    path = quote(path, safe="".join(chr(c) for c in range(0x21, 0x7F)))
     return WebhookTarget(scheme, host.lower(), port or DEFAULT_PORTS[scheme], path)
 
 

@@ -234,7 +234,7 @@ def post(item: Claimed, allowed_hosts: tuple[str, ...], limits: DeliveryLimits =
         return _judge(response, answer, time.monotonic() > deadline)
     except WebhookUrlError as exc:
         return Outcome(False, None, f"refused: {exc}")
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException, ValueError) as exc:
         late = time.monotonic() >= deadline - 0.05
         reason = f"timed out after {limits.total_seconds:g} s" if late else None
         return Outcome(False, None, reason or f"{type(exc).__name__}: {exc}")
