@@ -9,7 +9,9 @@ of each, so a damaged or truncated file is found before anything is restored):
 - the rows (`engine.persistence.backup` says how each is taken):
   `database.sqlite` (method `sqlite`), `database.pgdump` (method `pg_dump`) or
   `rows/TABLE.jsonl` (method `json-lines`, PostgreSQL without pg_dump);
-- `attachments/...`: the files under ITSM_ATTACHMENT_DIR, when set and present.
+- `blobs/SHA256`: the attachments and raw inbound mails the rows name, from the blob
+  store (`engine.persistence.backup_blobs`), written back into it on restore;
+- `attachments/...`: any other files under ITSM_ATTACHMENT_DIR, when set and present.
 
 It is written beside FILE (owner-only: it holds password hashes) and renamed
 over FILE when complete, so FILE is never half a backup. A restore checks all
@@ -39,13 +41,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.persistence import backup as db_backup
+from engine.persistence import backup_blobs
 from engine.persistence.backup import DatabaseCopyError
+from engine.persistence.blobs import BlobStore
 from engine.persistence.migrate import migrate
 from engine.services.context import ServiceContext
 from engine.services.errors import Conflict, Invalid
 
 FORMAT = "itsm-backup"
-FORMAT_VERSION = 1
+# 2: `blobs/` members (version 1 readers would silently leave them out).
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 SQLITE_MEMBER = "database.sqlite"
 PG_DUMP_MEMBER = "database.pgdump"
@@ -67,6 +72,9 @@ class BackupSummary:
     tables: dict[str, int]
     attachments: int
     size: int
+    blobs: int = 0
+    # Digests the rows name that the blob store did not have.
+    missing_blobs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ class RestoreSummary:
     tables: dict[str, int]
     attachments: int
     head: str
+    blobs: int = 0
 
 
 def shown_url(url: str) -> str:
@@ -173,9 +182,36 @@ def _write_attachments(
             if path.is_symlink() or not path.is_file():
                 continue
             relative = path.relative_to(directory).as_posix()
+            if backup_blobs.is_store_file(PurePosixPath(relative)):
+                continue  # carried as blobs/, by digest
             total += _add_file(archive, ATTACHMENTS_PREFIX + relative, path, members)
             files += 1
     return files, total
+
+
+def _write_blobs(
+    ctx: ServiceContext,
+    archive: zipfile.ZipFile,
+    store: BlobStore,
+    members: dict[str, dict[str, Any]],
+) -> tuple[int, int, tuple[str, ...]]:
+    """The files the rows name (read after the database snapshot: module docstring of
+    backup_blobs); returns how many, their bytes, and the digests the store lacks."""
+    with ctx.db.engine.connect() as connection:
+        digests = backup_blobs.referenced_digests(connection)
+    files = total = 0
+    missing = []
+    for digest, path in backup_blobs.stored(store, digests):
+        if path is None:
+            missing.append(digest)
+            continue
+        total += _add_file(archive, backup_blobs.member_name(digest), path, members)
+        files += 1
+    return files, total, tuple(missing)
+
+
+def _blob_store(ctx: ServiceContext, attachment_dir: Path | None) -> BlobStore:
+    return BlobStore(attachment_dir) if attachment_dir is not None else ctx.blobs
 
 
 def create_backup(
@@ -200,6 +236,7 @@ def create_backup(
                 # After the database: a file is stored before the row that names it
                 # commits, so every attachment the rows name is here.
                 files, total = _write_attachments(archive, attachment_dir, members)
+                blobs = _write_blobs(ctx, archive, _blob_store(ctx, attachment_dir), members)
                 manifest = {
                     "format": FORMAT,
                     "format_version": FORMAT_VERSION,
@@ -210,6 +247,7 @@ def create_backup(
                     "schema_revision": snapshot.revision,
                     "tables": snapshot.counts,
                     "attachments": {"files": files, "bytes": total},
+                    "blobs": {"files": blobs[0], "bytes": blobs[1], "missing": list(blobs[2])},
                     "members": members,
                 }
                 archive.writestr(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
@@ -228,7 +266,14 @@ def create_backup(
     finally:
         partial.unlink(missing_ok=True)
     return BackupSummary(
-        database, method, snapshot.revision, snapshot.counts, files, destination.stat().st_size
+        database,
+        method,
+        snapshot.revision,
+        snapshot.counts,
+        files,
+        destination.stat().st_size,
+        blobs=blobs[0],
+        missing_blobs=blobs[2],
     )
 
 
@@ -387,6 +432,7 @@ def restore_backup(
             _check_member(source, archive, name, expected, copies.get(name))
         attachments = sorted(n for n in manifest["members"] if n.startswith(ATTACHMENTS_PREFIX))
         targets = _attachment_targets(source, attachments, attachment_dir)
+        blob_members = _blob_members(source, manifest["members"])
         try:
             _load(ctx, source, archive, manifest, copies)
         except DatabaseCopyError as exc:
@@ -399,6 +445,13 @@ def restore_backup(
             target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(name) as stream, target.open("xb") as out:
                 shutil.copyfileobj(stream, out, CHUNK_BYTES)
+        store = _blob_store(ctx, attachment_dir)
+        for name, digest in blob_members.items():
+            with archive.open(name) as stream:
+                try:
+                    backup_blobs.restore_blob(store, digest, stream)
+                except backup_blobs.BlobRestoreError as exc:
+                    raise Invalid(f"{source}: {exc}", {}) from exc
     try:
         migrate(engine)
     except SQLAlchemyError as exc:
@@ -407,7 +460,32 @@ def restore_backup(
             f"{known[-1]} failed: {_first_line(exc)}",
             {},
         ) from exc
-    return RestoreSummary(database, method, revision, manifest["tables"], len(targets), known[-1])
+    return RestoreSummary(
+        database,
+        method,
+        revision,
+        manifest["tables"],
+        len(targets),
+        known[-1],
+        blobs=len(blob_members),
+    )
+
+
+def _blob_members(source: Path, members: dict[str, Any]) -> dict[str, str]:
+    """Each `blobs/` member and its digest, checked before anything is restored: the
+    member's checksum (read through already) must be the digest it is named by."""
+    found = {}
+    for name in sorted(members):
+        if not backup_blobs.is_blob_member(name):
+            continue
+        try:
+            digest = backup_blobs.digest_of_member(name)
+        except backup_blobs.BlobRestoreError as exc:
+            raise Invalid(f"{source}: {exc}", {}) from exc
+        if members[name]["sha256"] != digest:
+            raise Invalid(f"{source}: member {name}: its bytes are not its digest", {})
+        found[name] = digest
+    return found
 
 
 def _matches_manifest(
