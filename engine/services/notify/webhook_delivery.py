@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import hmac
 import http.client
+import logging
 import socket
 import ssl
 import threading
@@ -45,6 +46,7 @@ BACKOFF = (
 )
 MAX_ATTEMPTS = len(BACKOFF) + 1
 BATCH = 10
+log = logging.getLogger("itsm.webhooks")
 ERROR_LIMIT = 500
 
 
@@ -83,7 +85,11 @@ def deliver_due(ctx: ServiceContext, worker_name: str, limits: DeliveryLimits = 
     """One pass: claim what is due, POST each, record each outcome; how many handled."""
     claimed, dropped = _claim(ctx, worker_name, limits)
     for item in claimed:
-        outcome = post(item, ctx.channels.webhook_allowed_hosts, limits)
+        try:
+            outcome = post(item, ctx.channels.webhook_allowed_hosts, limits)
+        except Exception as exc:  # a bug here must not leave the row claimed, uncounted
+            log.exception("webhook delivery %s: posting failed", item.id)
+            outcome = Outcome(False, None, f"internal error: {type(exc).__name__}")
         _record(ctx, worker_name, item.id, outcome)
     return len(claimed) + dropped
 
