@@ -19,6 +19,7 @@ from engine.persistence.migrate import migrate
 from engine.services.audit import verify as audit_verify
 from engine.services.context import ServiceContext
 from engine.services.errors import Conflict, Invalid
+from engine.services.intake.inbound import MAX_MESSAGE_BYTES
 from engine.services.ops import backup
 from engine.services.ops.channels import ChannelWorkers
 from engine.services.ops.worker import TimerWorker
@@ -157,7 +158,12 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     settings = Settings()
     try:
-        server_settings = ServerSettings.from_env(max_upload_bytes=settings.max_upload_bytes)
+        # Waitress refuses larger bodies before the app sees them: the largest any route
+        # reads (an attachment, a raw inbound mail), not only the app's own default.
+        largest = max(
+            settings.max_upload_bytes, settings.channels.attachment_max_bytes, MAX_MESSAGE_BYTES
+        )
+        server_settings = ServerSettings.from_env(max_upload_bytes=largest)
     except ServerConfigError as exc:
         print(f"itsm: {exc}", file=sys.stderr)
         return 2
