@@ -157,17 +157,23 @@ def _caller_completer(
     link session's version) is made again on every load, the locked one included."""
 
     def load(session: Session, task_id: str, for_update: bool) -> tuple[UserTaskRow, Incident]:
-        incident, _name, _audience = the_caller(
-            session, caller, incident_id, ctx.now(), for_update=for_update
-        )
-        query = select(UserTaskRow).where(
-            UserTaskRow.id == task_id,
-            UserTaskRow.incident_id == incident.id,
-            UserTaskRow.name == task_name,
+        query = (
+            select(UserTaskRow)
+            .join(Incident, Incident.id == UserTaskRow.incident_id)
+            .where(
+                UserTaskRow.id == task_id,
+                UserTaskRow.incident_id == incident_id,
+                UserTaskRow.name == task_name,
+            )
         )
         if for_update:
-            query = query.with_for_update(of=UserTaskRow)
+            # Both rows in one statement, as a lane member's completion locks them: the
+            # same order everywhere, so two completions never wait on each other.
+            query = query.with_for_update(of=[UserTaskRow, Incident])
         row = session.scalar(query)
+        # The caller check reads the incident just locked (a revoke that committed first
+        # is seen).
+        incident, _name, _audience = the_caller(session, caller, incident_id, ctx.now())
         if row is None or row.state != "ready":
             raise Conflict(f"{task_name} is no longer ready (the incident is {incident.status})")
         return row, incident
