@@ -4,12 +4,14 @@ behalf."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from engine.persistence.models import Incident
-from engine.services.incidents.commands import create_incident
+from engine.services.incidents.commands import create_incident, report_incident
 from engine.services.incidents.notes import add_caller_note
 from engine.services.people import users
 from tests.conftest import PASSWORD, Browser
@@ -368,3 +370,29 @@ def test_reporter_has_no_caller_fields_nor_search(app: Any) -> None:
         "/incidents/new", {"caller": "desk", "title": "Mine"}, csrf_from="/incidents/new"
     )
     assert response.status_code == 302
+
+
+def test_two_reports_with_one_key_at_once_make_one_incident(ctx: Any, gateway: str) -> None:
+    program = users.sign_in(ctx, gateway, PASSWORD)
+    alert = {"title": "Disk full", "channel": "app", "dedup_key": "same-moment"}
+    barrier = threading.Barrier(2)
+    outcomes: list[bool] = []
+    errors: list[BaseException] = []
+
+    def report() -> None:
+        try:
+            barrier.wait()
+            outcomes.append(report_incident(ctx, program, alert)[1])
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=report) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert sorted(outcomes) == [False, True]
+    with ctx.db.read() as session:
+        keyed = session.scalars(select(Incident).where(Incident.dedup_key == "same-moment"))
+        assert len(list(keyed)) == 1
