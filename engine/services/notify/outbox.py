@@ -191,7 +191,7 @@ def _for_event(
             assignee = directory.users([user], incident)
             mails.queue(assignee, kind, "assigned", about, event=event, actor=event.actor)
     elif kind == "management_escalation":
-        managers = directory.users(directory.members(INCIDENT_MANAGER), incident)
+        managers = directory.people(directory.members(INCIDENT_MANAGER), incident)
         mails.queue(managers, kind, kind, {"task": event.task}, event=event, actor=event.actor)
     elif kind in ("sla_warning", "sla_breached"):
         if kind == "sla_warning" and data.get("percent") != WARNING_PERCENT:
@@ -199,7 +199,7 @@ def _for_event(
         people: list[Recipient] = []
         for task in directory.open_tasks(incident):
             people += directory.task_people(task, incident, muted_too=True)
-        people += directory.users(directory.members(INCIDENT_MANAGER), incident)
+        people += directory.people(directory.members(INCIDENT_MANAGER), incident)
         clock = {"clock": data.get("clock"), "percent": data.get("percent")}
         mails.queue(people, kind, kind, clock, event=event, actor=event.actor)
 
@@ -215,7 +215,7 @@ def _for_ready_task(
         "task_url": _task_url(mails, task.id),
     }
     if task.name == DIRECTOR_TASK and task.claimed_by is None:
-        directors = directory.users(directory.members(DIRECTOR), incident)
+        directors = directory.people(directory.members(DIRECTOR), incident)
         mails.queue(directors, TASK_READY, DIRECTOR_TASK, data, actor=step_actor)
         return
     people = directory.task_people(task, incident, muted_too=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from engine.domain.roles import STAFF_ROLES
 from engine.persistence.models import DEFAULT_LOCALE, Incident, User, UserRole, UserTaskRow
@@ -41,45 +41,87 @@ def recipient_of(user: User) -> Recipient | None:
     return Recipient(user.email, language_of(user), user.id, user.username)
 
 
+@dataclass(frozen=True)
+class Member:
+    """A user of one role, read as plain columns (no ORM objects: this is a hot path)."""
+
+    id: int
+    username: str
+    email: str
+    locale: str
+    notify_task_ready: bool
+    vendor_org: str | None
+    role: str
+
+    def recipient(self) -> Recipient:
+        language = self.locale if self.locale in LANGUAGES else DEFAULT_LOCALE
+        return Recipient(self.email, language, self.id, self.username)
+
+
 class Directory:
     """The users a transaction's mails go to, read once per role."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._by_role: dict[str, list[User]] = {}
+        self._by_role: dict[str, list[Member]] = {}
 
-    def members(self, role: str) -> list[User]:
+    def members(self, role: str) -> list[Member]:
         """Active users of `role` with an address (muted ones too: callers decide)."""
         found = self._by_role.get(role)
         if found is None:
-            found = list(
-                self.session.scalars(
-                    select(User)
-                    .join(UserRole, UserRole.user_id == User.id)
-                    .where(UserRole.role == role, User.active, User.email.is_not(None))
-                    .options(selectinload(User.roles))
-                    .order_by(User.id)
+            rows = self.session.execute(
+                select(
+                    User.id,
+                    User.username,
+                    User.email,
+                    User.locale,
+                    User.notify_task_ready,
+                    User.vendor_org,
                 )
+                .join(UserRole, UserRole.user_id == User.id)
+                .where(UserRole.role == role, User.active, User.email.is_not(None))
+                .order_by(User.id)
             )
+            found = [
+                Member(id_, username, email or "", locale, bool(wants), org, role)
+                for id_, username, email, locale, wants, org in rows
+            ]
             self._by_role[role] = found
         return found
 
-    def may_see(self, user: User, incident: Incident) -> bool:
+    def may_see(
+        self,
+        incident: Incident,
+        user_id: int,
+        roles: frozenset[str],
+        vendor_org: str | None,
+        username: str,
+    ) -> bool:
         """The one visibility rule (engine.services.incidents.visibility); staff and the
         caller are answered without a query."""
-        roles = user.role_names
-        if roles & STAFF_ROLES or incident.caller_id == user.id:
+        if roles & STAFF_ROLES or incident.caller_id == user_id:
             return True
-        actor = Actor(id=user.id, username=user.username, roles=roles, vendor_org=user.vendor_org)
+        actor = Actor(id=user_id, username=username, roles=roles, vendor_org=vendor_org)
         return visibility.can_see(self.session, actor, incident)
 
     def users(self, users: list[User], incident: Incident) -> list[Recipient]:
         chosen = []
         for user in users:
             recipient = recipient_of(user)
-            if recipient is not None and self.may_see(user, incident):
+            if recipient is not None and self.may_see(
+                incident, user.id, user.role_names, user.vendor_org, user.username
+            ):
                 chosen.append(recipient)
         return chosen
+
+    def people(self, members: list[Member], incident: Incident) -> list[Recipient]:
+        return [
+            member.recipient()
+            for member in members
+            if self.may_see(
+                incident, member.id, frozenset({member.role}), member.vendor_org, member.username
+            )
+        ]
 
     def lane(self, task: UserTaskRow, incident: Incident, *, muted_too: bool) -> list[Recipient]:
         """A task's lane: its members who may see the incident; in the vendor lane only
@@ -88,12 +130,12 @@ class Directory:
             caller = caller_recipient(incident)
             return [caller] if caller is not None else []
         members = [
-            user
-            for user in self.members(task.lane)
-            if (muted_too or user.notify_task_ready)
-            and (task.lane != VENDOR_LANE or user.vendor_org == task.vendor_org)
+            member
+            for member in self.members(task.lane)
+            if (muted_too or member.notify_task_ready)
+            and (task.lane != VENDOR_LANE or member.vendor_org == task.vendor_org)
         ]
-        return self.users(members, incident)
+        return self.people(members, incident)
 
     def task_people(
         self, task: UserTaskRow, incident: Incident, *, muted_too: bool

@@ -7,8 +7,9 @@ take different rows; on SQLite writers queue and the claim is re-checked inside
 the lock) and marks them `claimed_by` this worker until `claimed_until`.  A worker
 that dies leaves its rows claimed only until then; another worker then takes them.
 
-A mail is marked `sent` right after the SMTP server accepted it, and a sent mail is
-never taken again.  A failure (server down, slow past the timeouts, recipient
+A mail is marked `sent` right after the SMTP server accepted it (in the pass's next
+outcome write, at most FLUSH_EVERY seconds later), and a sent mail is never taken
+again.  A failure (server down, slow past the timeouts, recipient
 refused) counts an attempt and waits (BACKOFF); after MAX_ATTEMPTS the mail is
 `failed` and the incident gets a `notification_failed` event (actor `system`).
 """
@@ -17,9 +18,13 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import format_datetime
 from typing import Any
 
@@ -35,6 +40,8 @@ from engine.services.notify.smtp import TOTAL_TIMEOUT, SmtpConnection, SmtpUrlEr
 log = logging.getLogger("itsm.mail")
 
 BATCH = 20
+# Outcomes of a pass are written at least this often (seconds of sending).
+FLUSH_EVERY = 0.5
 # A claim outlives the worst pass: every mail of the batch at the total timeout.
 CLAIM_FOR = timedelta(seconds=BATCH * TOTAL_TIMEOUT + 60)
 BACKOFF = (
@@ -47,6 +54,8 @@ MAX_ATTEMPTS = len(BACKOFF) + 1
 ERROR_LIMIT = 500
 SYSTEM = "system"
 FAILED_EVENT = "notification_failed"
+# smtplib sends bytes as they are: the lines must already end in CRLF.
+SMTP_LINES = compat32.clone(linesep="\r\n")
 
 
 @dataclass(frozen=True)
@@ -63,40 +72,54 @@ class ClaimedMail:
 
 
 def send_due(ctx: ServiceContext, worker_name: str, batch: int = BATCH) -> int:
-    """One pass: send what is due; return how many mails were tried."""
+    """One pass: send what is due; return how many mails were tried.
+
+    Outcomes are written in one short transaction at least every FLUSH_EVERY
+    seconds of sending and at the end of the pass, not one per mail: on SQLite every
+    write queues behind the web's, and a write per mail let a burst of requests
+    starve the loop (bench/notifications.py).  What a dying worker can send twice is
+    thus at most FLUSH_EVERY seconds of mail, once its claim has expired."""
     settings = ctx.channels
     if not settings.mail_enabled:
         return 0
     claimed = claim_due(ctx, worker_name, batch)
     if not claimed:
         return 0
+    outcomes: list[tuple[ClaimedMail, str | None]] = []
     try:
         target = parse_smtp_url(settings.smtp_url)
     except SmtpUrlError as error:
-        for mail in claimed:
-            record_failure(ctx, mail, worker_name, str(error))
+        record(ctx, [(mail, str(error)) for mail in claimed])
         return len(claimed)
     connection = SmtpConnection(target)
     broken: str | None = None  # the server could not be reached: the rest fail too
+    flushed_at = time.monotonic()
     try:
         for mail in claimed:
-            if broken is not None:
-                record_failure(ctx, mail, worker_name, broken)
-                continue
-            try:
-                connection.send(build_message(settings, mail))
-            except smtplib.SMTPRecipientsRefused as error:
-                record_failure(ctx, mail, worker_name, f"recipient refused: {error.recipients}")
-            except (smtplib.SMTPException, OSError) as error:
-                reason = f"{type(error).__name__}: {error}"
-                if connection.client is None:
-                    broken = reason
-                record_failure(ctx, mail, worker_name, reason)
-            else:
-                record_sent(ctx, mail.id, worker_name)
+            outcomes.append(
+                (mail, broken if broken is not None else _send(connection, settings, mail))
+            )
+            if outcomes[-1][1] is not None and connection.client is None:
+                broken = outcomes[-1][1]
+            if time.monotonic() - flushed_at >= FLUSH_EVERY:
+                record(ctx, outcomes)
+                outcomes, flushed_at = [], time.monotonic()
     finally:
         connection.close()
+        if outcomes:
+            record(ctx, outcomes)
     return len(claimed)
+
+
+def _send(connection: SmtpConnection, settings: ChannelSettings, mail: ClaimedMail) -> str | None:
+    """Send one mail; None when the server took it, else what went wrong."""
+    try:
+        connection.send(settings.mail_from, mail.to_address, build_message(settings, mail))
+    except smtplib.SMTPRecipientsRefused as error:
+        return f"recipient refused: {error.recipients}"
+    except (smtplib.SMTPException, OSError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
 
 
 def claim_due(ctx: ServiceContext, worker_name: str, batch: int = BATCH) -> list[ClaimedMail]:
@@ -140,10 +163,26 @@ def thread_root(settings: ChannelSettings, incident_id: int) -> str:
     return f"<incident-{incident_id}@{host}>"
 
 
-def build_message(settings: ChannelSettings, mail: ClaimedMail) -> EmailMessage:
+def _subject_header(subject: str) -> str:
+    """The subject, its `[INC-000123]` tag kept readable in the raw header (filters
+    and replies match it) and the rest encoded as UTF-8 when it is not ASCII."""
+    if subject.isascii():
+        return subject
+    tag, space, rest = subject.partition(" ")
+    if not (tag.startswith("[") and tag.endswith("]") and tag.isascii() and space):
+        return Header(subject, "utf-8").encode()
+    header = Header(tag, "us-ascii")
+    header.append(rest, "utf-8")  # joined by one space
+    return header.encode()
+
+
+def build_message(settings: ChannelSettings, mail: ClaimedMail) -> bytes:
+    """The mail as sent: plain text with an HTML alternative.  Built with the
+    compat32 classes: EmailMessage's header objects cost several times as much per
+    mail, and the loop sends thousands in a burst."""
     body = render(mail.template, mail.language, mail.context)
-    message = EmailMessage()
-    message["Subject"] = mail.subject
+    message = MIMEMultipart("alternative")
+    message["Subject"] = _subject_header(mail.subject)
     message["From"] = settings.mail_from
     message["To"] = mail.to_address
     message["Message-ID"] = mail.message_id
@@ -151,43 +190,42 @@ def build_message(settings: ChannelSettings, mail: ClaimedMail) -> EmailMessage:
     message["Auto-Submitted"] = "auto-generated"
     message["References"] = thread_root(settings, mail.incident_id)
     message["Content-Language"] = "en" if mail.language == "en" else "zh-Hant-TW"
-    message.set_content(body.text)
-    message.add_alternative(body.html, subtype="html")
-    return message
+    message.attach(MIMEText(body.text, "plain", "utf-8"))
+    message.attach(MIMEText(body.html, "html", "utf-8"))
+    return message.as_bytes(policy=SMTP_LINES)
 
 
-def record_sent(ctx: ServiceContext, mail_id: int, worker_name: str) -> None:
+def record(ctx: ServiceContext, outcomes: list[tuple[ClaimedMail, str | None]]) -> None:
+    """Mark mails sent (error None) or count a failed attempt, in one transaction."""
+    for mail, error in outcomes:
+        if error is not None:
+            log.warning("mail %s to %s failed: %s", mail.id, mail.to_address, error)
     with ctx.db.write() as session:
-        row = session.get(Notification, mail_id)
-        if row is None:
-            return
-        row.status = "sent"
-        row.sent_at = ctx.now()
-        row.attempts += 1
-        row.last_error = None
-        row.claimed_by = None
-        row.claimed_until = None
-
-
-def record_failure(ctx: ServiceContext, mail: ClaimedMail, worker_name: str, error: str) -> None:
-    error = error[:ERROR_LIMIT]
-    log.warning("mail %s to %s failed: %s", mail.id, mail.to_address, error)
-    with ctx.db.write() as session:
-        row = session.get(Notification, mail.id)
-        if row is None or row.status != "queued":
-            return
         now = ctx.now()
-        row.attempts += 1
-        row.last_error = error
-        row.claimed_by = None
-        row.claimed_until = None
-        if row.attempts < MAX_ATTEMPTS:
-            row.next_attempt_at = now + BACKOFF[row.attempts - 1]
-            return
-        row.status = "failed"
-        row.next_attempt_at = None
-        incident = session.get_one(Incident, row.incident_id)
-        EventLog(session, incident).add(
-            FAILED_EVENT, SYSTEM, now, to=row.to_address, subject=row.subject, error=error
-        )
-
+        for mail, error in outcomes:
+            row = session.get(Notification, mail.id)
+            if row is None or row.status != "queued":
+                continue
+            row.attempts += 1
+            row.claimed_by = None
+            row.claimed_until = None
+            if error is None:
+                row.status = "sent"
+                row.sent_at = now
+                row.last_error = None
+                continue
+            row.last_error = error[:ERROR_LIMIT]
+            if row.attempts < MAX_ATTEMPTS:
+                row.next_attempt_at = now + BACKOFF[row.attempts - 1]
+                continue
+            row.status = "failed"
+            row.next_attempt_at = None
+            incident = session.get_one(Incident, row.incident_id)
+            EventLog(session, incident).add(
+                FAILED_EVENT,
+                SYSTEM,
+                now,
+                to=row.to_address,
+                subject=row.subject,
+                error=row.last_error,
+            )

@@ -9,7 +9,7 @@ import smtplib
 import ssl
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.utils import parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
 CONNECT_TIMEOUT = 10.0  # seconds to connect, and for each later reply
@@ -93,7 +93,7 @@ class SmtpConnection:
             raise
         return client
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, sender: str, recipient: str, message: bytes) -> None:
         """Send one message; raises on any failure (refused recipient included)."""
         started = time.monotonic()
         if self.client is None:
@@ -106,7 +106,7 @@ class SmtpConnection:
         if client.sock is not None:
             client.sock.settimeout(min(CONNECT_TIMEOUT, remaining))
         try:
-            refused = client.send_message(message)
+            refused = client.sendmail(parseaddr(sender)[1] or sender, [recipient], message)
         except smtplib.SMTPRecipientsRefused:
             try:
                 client.rset()
