@@ -12,6 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
@@ -20,6 +22,7 @@ from engine.services.intake.inbound import MAX_MESSAGE_BYTES, SENDER_LIMIT_PER_H
 from engine.services.people import users
 from tests.conftest import PASSWORD
 from tests.scenario import Scenario
+from tests.test_inbound_parse import mail_like
 
 MAILS = Path(__file__).parent / "fixtures" / "mail"
 RFC822 = {"Content-Type": "message/rfc822"}
@@ -449,3 +452,19 @@ def test_the_operation_is_in_the_openapi_document(api):
     post = document["paths"]["/inbound/email"]["post"]
     assert "message/rfc822" in post["requestBody"]["content"]
     assert {"200", "401", "403", "413", "415"} <= set(post["responses"])
+
+
+# -- whatever arrives ----------------------------------------------------------------------
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(raw=st.one_of(mail_like(), st.binary(min_size=1, max_size=2000)))
+def test_whatever_arrives_is_answered_and_recorded(api, ctx, gateway, raw):
+    before = len(inbound_rows(ctx))
+    answer = outcome(api, raw)
+    assert answer["action"] in ("created", "noted", "ignored")
+    assert len(inbound_rows(ctx)) == before + 1
