@@ -21,6 +21,7 @@ from engine.services.context import ChannelSettings, ServiceContext
 from engine.services.people import users
 from tests.conftest import PASSWORD, Api, Template, TestClock
 from tests.scenario import Scenario
+from tests.test_openapi import CheckedApi
 from web.app import create_app
 from web.settings import Settings
 
@@ -346,3 +347,20 @@ def test_vendor_attachments_stay_with_staff_and_that_organisation(
     assert [a["id"] for a in api.ok(api.get("reporter", f"/incidents/{s.id}"))["attachments"]] == [
         public["id"]
     ]
+
+
+def test_the_answers_match_the_openapi_document(api: Api, app: Any, incident: int) -> None:
+    checked = CheckedApi(api, app)
+    path = f"/incidents/{incident}/attachments"
+    form = {"file": (io.BytesIO(PNG), "shot.png")}
+    created = checked.ok(checked.post("reporter", path, data=form), 201)
+    checked.ok(checked.get("reporter", path))
+    checked.ok(checked.get("reporter", f"/incidents/{incident}"))
+    empty = {"file": (io.BytesIO(b""), "e.txt")}
+    assert checked.post("reporter", path, data=empty).status_code == 422
+    internal = {"file": (io.BytesIO(b"x"), "x"), "internal": "true"}
+    assert checked.post("reporter", path, data=internal).status_code == 403
+    assert checked.get("reporter2", path).status_code == 404
+    download = checked.document["paths"]["/attachments/{attachment_id}"]["get"]
+    assert "*/*" in download["responses"]["200"]["content"]
+    assert api.get("reporter", f"/attachments/{created['id']}").status_code == 200
