@@ -10,7 +10,10 @@ downloaded.
 from __future__ import annotations
 
 import imaplib
+import os
 import ssl
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -302,3 +305,36 @@ def test_metrics_show_the_age_of_the_last_successful_poll(polled, imap, app):
     body = app.test_client().get("/metrics").get_data(as_text=True)
     assert 'itsm_inbound_mails_ignored_total{reason="no_from"}' in body
 
+
+
+def test_itsm_worker_polls_the_mailbox_named_in_the_environment(
+    polled, imap, database_url, tmp_path
+):
+    imap.append(fixture_mail("big5.eml"))
+    env = dict(
+        os.environ,
+        ITSM_DATABASE_URL=database_url,
+        ITSM_IMAP_URL=imap.url(),
+        ITSM_ATTACHMENT_DIR=str(tmp_path / "worker-blobs"),
+        ITSM_INSTANCE_DIR=str(tmp_path / "instance"),
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "web.cli", "worker"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not rows(polled) and worker.poll() is None:
+            time.sleep(0.3)
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=30)[0].decode(errors="replace")
+    [row] = rows(polled)
+    assert (row.action, row.source) == ("created", "imap")
+    assert row.message_id == "<big5-1@example.com.tw>"
+    assert (tmp_path / "worker-blobs" / row.sha256[:2] / row.sha256[2:4] / row.sha256).exists()
+    assert incident_of(polled, row.incident_id).title == "網路斷線", output
+    assert [seen for _, seen in imap.flags()] == [True]
