@@ -32,7 +32,7 @@ def test_only_the_caller_answers_confirmation_and_survey(app: Any, api: Any) -> 
     scenario = resolved(api)
     form = {"incident_id": str(scenario.id)}
     for task, path, data in (
-        ("confirm_recovery", f"/incidents/{scenario.id}/confirmation", {"recovered": "yes"}),
+        ("confirm_recovery", f"/incidents/{scenario.id}/confirmation", {"recovered": "true"}),
         ("record_feedback", f"/incidents/{scenario.id}/survey", {"satisfaction": "5"}),
     ):
         assert scenario.open_tasks() == [task]

@@ -76,7 +76,7 @@ def test_the_link_is_swapped_for_a_session_and_a_clean_url(
     assert scenario.incident["number"] in text
     assert "Restarted the service" in text  # the resolution
     assert token not in text
-    assert 'name="recovered" value="yes"' in text and "checked" not in text
+    assert 'name="recovered" value="true"' in text and "checked" not in text
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_the_link_session_notes_confirms_and_answers_the_survey(
     assert scenario.open_tasks() == ["confirm_recovery"]
     yes = browser.post(
         "/c/incident/confirmation",
-        {**form, "recovered": "yes", "comment": "Fine now"},
+        {**form, "recovered": "true", "comment": "Fine now"},
         csrf_from="/c/incident",
     )
     assert yes.status_code == 303 and yes.headers["Location"] == "/c/incident#answers"
@@ -193,7 +193,7 @@ def test_the_link_session_needs_csrf(
     opened(browser, link_for(ctx, scenario.id))
     response = browser.post(
         "/c/incident/confirmation",
-        {"incident_id": str(scenario.id), "recovered": "yes"},
+        {"incident_id": str(scenario.id), "recovered": "true"},
         with_csrf=False,
     )
     assert response.status_code == 400
@@ -207,7 +207,7 @@ def test_the_link_session_opens_no_other_incident(
     opened(browser, link_for(ctx, scenario.id))
     response = browser.post(
         "/c/incident/confirmation",
-        {"incident_id": str(other.id), "recovered": "yes"},
+        {"incident_id": str(other.id), "recovered": "true"},
         csrf_from="/c/incident",
     )
     assert refused_reason(response) == "other_incident"
@@ -242,7 +242,7 @@ def test_a_user_callers_link_acts_as_the_user(
     opened(browser, link_for(ctx, scenario.id, "R2@example.org"))
     browser.post(
         "/c/incident/confirmation",
-        {"incident_id": str(scenario.id), "recovered": "no"},
+        {"incident_id": str(scenario.id), "recovered": "false"},
         csrf_from="/c/incident",
     )
     events = scenario.refresh()["events"]
@@ -297,14 +297,14 @@ def test_the_signed_in_caller_answers_from_their_page(app: Any, api: Api, browse
     browser.login("reporter")
     page = f"/incidents/{scenario.id}"
     text = browser.get(page).get_data(as_text=True)
-    assert 'name="recovered" value="yes"' in text and 'name="recovered" value="no"' in text
+    assert 'name="recovered" value="true"' in text and 'name="recovered" value="false"' in text
     assert "checked" not in text.split('id="confirmation"', 1)[1].split("</form>", 1)[0]
     blank = browser.post(f"{page}/confirmation", {"incident_id": str(scenario.id)}, csrf_from=page)
     assert blank.status_code == 303
     assert scenario.open_tasks() == ["confirm_recovery"]  # never silently "no"
     done = browser.post(
         f"{page}/confirmation",
-        {"incident_id": str(scenario.id), "recovered": "yes"},
+        {"incident_id": str(scenario.id), "recovered": "true"},
         csrf_from=page,
     )
     assert done.status_code == 303 and done.headers["Location"] == f"{page}#answers"
@@ -327,10 +327,10 @@ def test_staff_and_other_reporters_get_no_answer_forms(
     desk.login("desk")
     page = f"/incidents/{scenario.id}"
     text = desk.get(page).get_data(as_text=True)
-    assert 'name="recovered" value="yes"' not in text
+    assert 'name="recovered" value="true"' not in text
     response = desk.post(
         f"{page}/confirmation",
-        {"incident_id": str(scenario.id), "recovered": "yes"},
+        {"incident_id": str(scenario.id), "recovered": "true"},
         csrf_from=page,
     )
     assert response.status_code == 403

@@ -42,7 +42,8 @@ from web.ui.session import actor, roles_required, services
 
 caller_blueprint = Blueprint("caller", __name__)
 SESSION_KEY = "caller_link"
-CHOICES = {"yes": True, "no": False}
+# The values of a required yes / no, as on the task pages (web/templates/macros/form_fields.html).
+CHOICES = {"true": True, "false": False}
 
 
 def _refusal_text(reason: str) -> str:
