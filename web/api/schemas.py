@@ -274,6 +274,8 @@ _INCIDENT = answer(
         "tasks": array(_ref("TaskSummary")),
         "links": array(_ref("LinkedRecord")),
         "process": answer({"key": STRING, "version": INTEGER}),
+        # The component is registered by web/api/attachments.py.
+        "attachments": array(_ref("Attachment")),
         "events": array(_ref("Event")),
     },
     optional=("events",),
