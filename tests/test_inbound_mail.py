@@ -322,10 +322,28 @@ def test_a_message_id_seen_before_is_ignored(api, ctx, gateway):
         assert session.scalars(select(Incident.id)).all() == [first["incident_id"]]
 
 
-def test_our_own_mail_is_a_loop(api, ctx, gateway):
+def test_our_own_mail_is_a_loop(api, ctx, alices):
     ctx.channels = replace(ctx.channels, mail_from="Desk@ITSM.example")
     raw = simple_mail("ITSM <desk@itsm.example>", "[INC-000001] received")
     assert outcome(api, raw) == {"action": "ignored", "reason": "loop"}
+    # One of our notifications forwarded back to us by someone's mail rule.
+    with ctx.db.write() as session:
+        session.add(
+            Notification(
+                incident_id=alices.id,
+                event="created",
+                to_address=ALICE,
+                language="en",
+                template="created",
+                subject="received",
+                message_id="<ours-1@itsm.example>",
+                status="sent",
+                created_at=ctx.now(),
+            )
+        )
+    echoed = simple_mail("list@example.com", "Fwd: received", Message_ID="<ours-1@itsm.example>")
+    assert outcome(api, echoed) == {"action": "ignored", "reason": "loop"}
+    assert notes_of(ctx, alices.id) == []
 
 
 def test_more_than_twenty_mails_an_hour_from_one_sender_are_ignored(api, ctx, gateway, clock):

@@ -146,12 +146,12 @@ def _decide(ctx: ServiceContext, session: Session, mail: ParsedMail, now: dateti
     sender = mail.from_address
     if sender is None:
         return _Decision("ignored", "no_from")
+    if sender == settings.mail_from.strip().lower() or _ours(session, mail.message_id):
+        return _Decision("ignored", "loop")
     known_user = user_by_email(session, sender)
     caller_username = known_user.username if known_user and known_user.active else None
     if caller_username is None and email_problem(sender) is not None:
         return _Decision("ignored", "bad_sender")
-    if sender == settings.mail_from.strip().lower():
-        return _Decision("ignored", "loop")
     if mail.is_automatic:
         return _Decision("ignored", "auto_submitted")
     if mail.is_bulk:
@@ -180,6 +180,16 @@ def _decide(ctx: ServiceContext, session: Session, mail: ParsedMail, now: dateti
     return _Decision(
         "created", caller_username=caller_username, earlier_number=incident.number
     )
+
+
+def _ours(session: Session, message_id: str | None) -> bool:
+    """A mail we sent ourselves, come back (a forwarding rule, a mailing list)."""
+    if message_id is None:
+        return False
+    found = session.scalar(
+        select(Notification.id).where(Notification.message_id == message_id).limit(1)
+    )
+    return found is not None
 
 
 def _seen(session: Session, message_id: str) -> bool:
