@@ -211,3 +211,12 @@ def test_over_the_limit_the_page_says_so_and_nothing_is_stored(
     assert answer.status_code == 302 and answer.headers["Location"].endswith("#attachments")
     assert "The file is too large" in reporter.get(page).get_data(as_text=True)
     assert rows(ctx) == [] and list(ctx.blobs.digests()) == []
+
+
+def test_the_history_names_the_file(app: Any, incident: int) -> None:
+    desk = signed_in(app, "desk")
+    page = f"/incidents/{incident}"
+    upload(desk, page, f"/incidents/{incident}/attachments", "trace.log", b"t", internal="true")
+    html = desk.get(page).get_data(as_text=True)
+    timeline = html[html.index('id="timeline-h"'):]
+    assert "Attachment uploaded" in timeline and "trace.log (Internal)" in timeline

@@ -520,6 +520,9 @@ def _event_details(event: dict[str, Any], forms: dict[str, FormLabels]) -> list[
         out.append(
             _("Work note (internal)") if event.get("internal") else _("Visible to the reporter")
         )
+    elif kind == "attachment_added" and event.get("filename"):
+        internal = f" ({_('Internal')})" if event.get("internal") else ""
+        out.append(f"{event['filename']}{internal}")
     elif kind == "linked_record_created":
         out.append(f"{link_kind_label(event.get('kind'))} {event.get('number') or ''}".strip())
     elif kind == "error" and event.get("message"):

@@ -63,6 +63,7 @@ EVENTS = {
     "cancelled": _l("Cancelled"),
     "closed": _l("Closed"),
     "note_added": _l("Note added"),
+    "attachment_added": _l("Attachment uploaded"),
     "survey_answered": _l("Late survey answered"),
     "caller_links_revoked": _l("Caller's links revoked"),
     "linked_record_created": _l("Linked record created"),
