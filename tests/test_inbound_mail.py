@@ -17,8 +17,15 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
+from engine.persistence.db import Database
 from engine.persistence.models import Attachment, InboundMail, Incident, Note, Notification, User
-from engine.services.intake.inbound import MAX_MESSAGE_BYTES, SENDER_LIMIT_PER_HOUR
+from engine.services.context import ServiceContext
+from engine.services.intake.inbound import (
+    MAX_MESSAGE_BYTES,
+    SENDER_LIMIT_PER_HOUR,
+    Outcome,
+    receive,
+)
 from engine.services.people import users
 from tests.conftest import PASSWORD
 from tests.scenario import Scenario
@@ -486,3 +493,35 @@ def test_whatever_arrives_is_answered_and_recorded(api, ctx, gateway, raw):
     answer = outcome(api, raw)
     assert answer["action"] in ("created", "noted", "ignored")
     assert len(inbound_rows(ctx)) == before + 1
+
+
+def test_a_reply_to_the_acknowledgement_the_outbox_queued_is_a_note(
+    ctx, database_url, clock, gateway
+):
+    """With mail out on, the mail-created incident's acknowledgement is queued with a
+    Message-ID; the caller's answer to it (no tag in the subject) becomes her note."""
+    sending = ServiceContext(
+        db=Database(database_url),
+        now=clock,
+        channels=replace(
+            ctx.channels, smtp_url="smtp://127.0.0.1:9", mail_from="desk@itsm.example"
+        ),
+    )
+    try:
+        carrier = users.sign_in(sending, "mailgw", PASSWORD)
+        created = receive(sending, fixture_mail("new.eml"), "api", actor=carrier)
+        assert created.action == "created"
+        with sending.db.read() as session:
+            [ack] = session.scalars(
+                select(Notification).where(Notification.incident_id == created.incident_id)
+            ).all()
+            assert ack.to_address == ALICE and ack.event == "created"
+            ack_id = ack.message_id
+        raw = fixture_mail("reply_references.eml", NOTIFICATION_ID=ack_id)
+        assert receive(sending, raw, "api", actor=carrier) == Outcome(
+            "noted", incident_id=created.incident_id
+        )
+        [note] = notes_of(sending, created.incident_id)
+        assert note.author == ALICE and note.text == "重新開機後還是一樣，紙匣是空的。"
+    finally:
+        sending.db.dispose()
