@@ -5,12 +5,13 @@ behalf."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from engine.persistence.models import Incident
+from engine.persistence.models import Incident, Note
 from engine.services.incidents.commands import create_incident, report_incident
 from engine.services.incidents.notes import add_caller_note
 from engine.services.people import users
@@ -396,3 +397,39 @@ def test_two_reports_with_one_key_at_once_make_one_incident(ctx: Any, gateway: s
     with ctx.db.read() as session:
         keyed = session.scalars(select(Incident).where(Incident.dedup_key == "same-moment"))
         assert len(list(keyed)) == 1
+
+
+def test_staff_page_shows_who_carried_a_note(app: Any, api: Any, gateway: str, alice: str) -> None:
+    created = api.ok(api.post(gateway, "/incidents", {**REPORT, "caller": alice}), 201)
+    api.ok(
+        api.post(
+            gateway,
+            f"/incidents/{created['id']}/notes",
+            {"text": "Sent from the app", "on_behalf_of": alice},
+        ),
+        201,
+    )
+    browser = Browser(app)
+    browser.login("desk")
+    browser.post("/preferences", {"language": "en"}, csrf_from="/preferences")
+    page = browser.get(f"/incidents/{created['id']}").get_data(as_text=True)
+    assert "via gateway" in page
+
+
+def test_vendor_notes_never_reach_the_caller(app: Any, api: Any, ctx: Any) -> None:
+    created = api.ok(api.post("desk", "/incidents", {**REPORT, "caller": "reporter"}), 201)
+    with ctx.db.write() as session:
+        session.add(
+            Note(
+                incident_id=created["id"], author="vendor", at=datetime.now(UTC),
+                text="Vendor eyes only", internal=False, vendor=True,
+            )
+        )
+    assert api.ok(api.get("reporter", f"/incidents/{created['id']}/notes")) == []
+    desk_notes = api.ok(api.get("desk", f"/incidents/{created['id']}/notes"))
+    assert [n["vendor"] for n in desk_notes] == [True]
+    browser = Browser(app)
+    browser.login("reporter")
+    assert "Vendor eyes only" not in browser.get(f"/incidents/{created['id']}").get_data(
+        as_text=True
+    )

@@ -253,6 +253,9 @@ def incident_page(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[s
         notes_query = select(Note).where(Note.incident_id == incident.id).order_by(Note.id)
         if not staff:
             notes_query = notes_query.where(Note.internal.is_(False))
+        if audience.kind == "caller":
+            # Vendor notes stay between the desk and the vendor (contract Part 2).
+            notes_query = notes_query.where(Note.vendor.is_(False))
         notes = [note_view(n) for n in session.scalars(notes_query)]
         labels = labels_in_session(session, incident.id)
         view = "reporter" if audience.kind == "caller" else "staff"
