@@ -242,6 +242,12 @@ def test_the_callers_reply_by_subject_tag_is_her_note_and_resumes(api, ctx, alic
     assert b"Please restart the printer" in ctx.blobs.read(mails[1].sha256)
 
 
+def test_a_tag_typed_without_the_zeros_names_the_incident(api, ctx, alices):
+    digits = str(int(incident_row(ctx, alices.id).number.split("-")[1]))
+    raw = simple_mail(ALICE, f"about [inc-{digits}]", "the paper tray is empty")
+    assert outcome(api, raw) == {"action": "noted", "incident_id": alices.id}
+
+
 def test_a_reply_naming_our_notification_in_references_is_a_note(api, ctx, alices):
     with ctx.db.write() as session:
         session.add(

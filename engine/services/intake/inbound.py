@@ -216,7 +216,11 @@ def _incident_about(session: Session, mail: ParsedMail) -> Incident | None:
     ours it answers (In-Reply-To / References naming a notification)."""
     number = mail.incident_number
     if number is not None:
-        incident = session.scalar(select(Incident).where(Incident.number == number))
+        # "[INC-123]" typed by hand names INC-000123.
+        padded = f"INC-{int(number.split('-', 1)[1]):06d}"
+        incident = session.scalar(
+            select(Incident).where(Incident.number.in_({number, padded})).limit(1)
+        )
         if incident is not None:
             return incident
     ids = list(mail.thread_ids)
