@@ -205,3 +205,26 @@ def test_edit_form_is_for_handlers_only(app: Any, api: Any, user: str) -> None:
     )
     assert response.status_code == 403
     assert changes(api, s.id) == []
+
+
+def test_no_second_review_while_one_is_open(api: Any) -> None:
+    s = Scenario(api)
+    s.record(impact="1", urgency="1")
+    assert "manager_review" in ready(api, s.id)
+    api.ok(api.patch("desk", f"/incidents/{s.id}", {"impact": "3", "urgency": "3"}))
+    api.ok(api.patch("desk", f"/incidents/{s.id}", {"impact": "1", "urgency": "2"}))
+    assert count(api, s.id, "management_escalation") == 1
+    assert ready(api, s.id).count("manager_review") == 1
+
+
+def test_review_done_then_raised_again_starts_another(api: Any) -> None:
+    s = Scenario(api)
+    s.record(impact="3", urgency="3")
+    api.ok(api.patch("desk", f"/incidents/{s.id}", {"impact": "1", "urgency": "2"}))
+    s.complete("manager_review", {"manager_acknowledged": True})
+    s.complete("director_review", {"director_acknowledged": True})
+    assert "manager_review" not in ready(api, s.id)
+    api.ok(api.patch("desk", f"/incidents/{s.id}", {"impact": "3", "urgency": "3"}))
+    api.ok(api.patch("desk", f"/incidents/{s.id}", {"impact": "1", "urgency": "1"}))
+    assert count(api, s.id, "management_escalation") == 2
+    assert "manager_review" in ready(api, s.id)

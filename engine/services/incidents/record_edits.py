@@ -12,6 +12,7 @@ outcome is kept in a second short write that re-checks the row version
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import select
@@ -27,6 +28,7 @@ from engine.services.incidents.elements import MANAGEMENT_ESCALATION_SIGNAL, MAN
 from engine.services.incidents.event_log import EventLog
 from engine.services.incidents.progress import (
     MANAGEMENT_LANE,
+    IncidentMoved,
     apply_outcome,
     refresh_sla,
     step_outside_lock,
@@ -40,6 +42,7 @@ CLASSIFY_TASK = "record_incident"
 CLASSIFICATION_FIELDS = ("impact", "urgency", "category")
 TEXT_FIELDS = {"title": 300, "description": 20_000, "contact": 300}
 ESCALATING_PRIORITY = 2  # priority 1 or 2 (or a major incident) needs the manager
+logger = logging.getLogger("itsm.incidents")
 
 
 def needs_management(incident: Incident) -> bool:
@@ -76,7 +79,11 @@ def patch_incident(
         escalate = not escalated_before and needs_management(incident)
         if not escalate:
             return incident_detail(session, incident, now, include_events=False)
-    send_management_escalation(ctx, incident_id, actor.username)
+    try:
+        send_management_escalation(ctx, incident_id, actor.username)
+    except IncidentMoved:
+        # The change itself is kept; only the review's start lost the race twice.
+        logger.warning("incident %s: management escalation not sent: it kept changing", incident_id)
     with ctx.db.read() as session:
         incident = session.get_one(Incident, incident_id)
         return incident_detail(session, incident, ctx.now(), include_events=False)
