@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine.persistence.models import Event, Incident, Note, Notification, UserTaskRow
@@ -65,7 +65,7 @@ class _Mails:
     incident: Incident
     settings: ChannelSettings
     now: datetime
-    rows: list[Notification] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
     addresses: set[str] = field(default_factory=set)
 
     def queue(
@@ -85,22 +85,22 @@ class _Mails:
             self.addresses.add(key)
             context = {**snapshot(self.incident, self.settings), **data}
             self.rows.append(
-                Notification(
-                    incident_id=self.incident.id,
-                    event_id=event.id if event is not None else None,
-                    event=event_type,
-                    user_id=recipient.user_id,
-                    to_address=recipient.address,
-                    language=recipient.language,
-                    template=template,
-                    context=context,
-                    subject=subject_of(template, recipient.language, context),
-                    message_id=new_message_id(self.settings),
-                    status="queued",
-                    attempts=0,
-                    next_attempt_at=self.now,
-                    created_at=self.now,
-                )
+                {
+                    "incident_id": self.incident.id,
+                    "event_id": event.id if event is not None else None,
+                    "event": event_type,
+                    "user_id": recipient.user_id,
+                    "to_address": recipient.address,
+                    "language": recipient.language,
+                    "template": template,
+                    "context": context,
+                    "subject": subject_of(template, recipient.language, context),
+                    "message_id": new_message_id(self.settings),
+                    "status": "queued",
+                    "attempts": 0,
+                    "next_attempt_at": self.now,
+                    "created_at": self.now,
+                }
             )
 
 
@@ -151,6 +151,7 @@ def queue_mails(session: Session, written: Written) -> None:
         )
     )
     directory = Directory(session)
+    rows: list[dict[str, Any]] = []
     for incident_id in incident_ids:
         incident = session.get(Incident, incident_id)
         if incident is None:
@@ -164,7 +165,11 @@ def queue_mails(session: Session, written: Written) -> None:
         step_actor = events[-1].actor if events else None
         for task in tasks:
             _for_ready_task(directory, mails, task, step_actor)
-        session.add_all(mails.rows)
+        rows += mails.rows
+    if rows:
+        # One INSERT of plain rows: no ORM objects to track in a transaction that
+        # is about to commit.
+        session.execute(insert(Notification), rows)
 
 
 def _for_event(

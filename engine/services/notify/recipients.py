@@ -1,16 +1,21 @@
 """Who is told about an incident (contract Part 2, "Notifications: e-mail out").
 
 Everything here runs inside the committing transaction (the outbox producer), so
-each lookup is one query, remembered for the rest of that transaction: the lane's
-members once per lane, every incident manager once.
+each lookup is one query at most.  A role's members are also remembered by this
+process for MEMBERS_FOR seconds, and forgotten at once when this process writes a
+user or a role: another process's change (an admin in `itsm serve` while the
+worker sends) is seen within MEMBERS_FOR.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from itertools import chain
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, event, select
+from sqlalchemy.orm import Session, UOWTransaction
 
 from engine.domain.roles import STAFF_ROLES
 from engine.persistence.models import DEFAULT_LOCALE, Incident, User, UserRole, UserTaskRow
@@ -58,35 +63,50 @@ class Member:
         return Recipient(self.email, language, self.id, self.username)
 
 
+MEMBERS_FOR = 5.0  # seconds
+_members: WeakKeyDictionary[Engine, dict[str, tuple[float, list[Member]]]] = WeakKeyDictionary()
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_members(session: Session, _flush: UOWTransaction) -> None:
+    if _members and any(
+        isinstance(row, User | UserRole)
+        for row in chain(session.new, session.dirty, session.deleted)
+    ):
+        _members.clear()
+
+
 class Directory:
     """The users a transaction's mails go to, read once per role."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._by_role: dict[str, list[Member]] = {}
+        self._by_role = _members.setdefault(session.get_bind().engine, {})
 
     def members(self, role: str) -> list[Member]:
         """Active users of `role` with an address (muted ones too: callers decide)."""
-        found = self._by_role.get(role)
-        if found is None:
-            rows = self.session.execute(
-                select(
-                    User.id,
-                    User.username,
-                    User.email,
-                    User.locale,
-                    User.notify_task_ready,
-                    User.vendor_org,
-                )
-                .join(UserRole, UserRole.user_id == User.id)
-                .where(UserRole.role == role, User.active, User.email.is_not(None))
-                .order_by(User.id)
+        now = time.monotonic()
+        remembered = self._by_role.get(role)
+        if remembered is not None and remembered[0] > now:
+            return remembered[1]
+        rows = self.session.execute(
+            select(
+                User.id,
+                User.username,
+                User.email,
+                User.locale,
+                User.notify_task_ready,
+                User.vendor_org,
             )
-            found = [
-                Member(id_, username, email or "", locale, bool(wants), org, role)
-                for id_, username, email, locale, wants, org in rows
-            ]
-            self._by_role[role] = found
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(UserRole.role == role, User.active, User.email.is_not(None))
+            .order_by(User.id)
+        )
+        found = [
+            Member(id_, username, email or "", locale, bool(wants), org, role)
+            for id_, username, email, locale, wants, org in rows
+        ]
+        self._by_role[role] = (now + MEMBERS_FOR, found)
         return found
 
     def may_see(

@@ -39,7 +39,7 @@ from engine.services.notify.smtp import TOTAL_TIMEOUT, SmtpConnection, SmtpUrlEr
 
 log = logging.getLogger("itsm.mail")
 
-BATCH = 20
+BATCH = 50  # mails per pass and SMTP connection
 # Outcomes of a pass are written at least this often (seconds of sending).
 FLUSH_EVERY = 0.5
 # A claim outlives the worst pass: every mail of the batch at the total timeout.

@@ -64,7 +64,8 @@ class SmtpConnection:
 
     def _open(self) -> smtplib.SMTP:
         target = self.target
-        context = ssl.create_default_context()
+        # Only when TLS is used: loading the trust store costs tens of milliseconds.
+        context = ssl.create_default_context() if target.tls or target.starttls else None
         client: smtplib.SMTP
         if target.tls:
             client = smtplib.SMTP_SSL(
@@ -83,7 +84,7 @@ class SmtpConnection:
             )
         try:
             client.ehlo()
-            if target.starttls:
+            if target.starttls and context is not None:
                 client.starttls(context=context)
                 client.ehlo()
             if target.username is not None:
