@@ -7,6 +7,9 @@ attachments, the raw mail kept) or the reason it was ignored.
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +32,7 @@ from engine.services.intake.inbound import (
 from engine.services.people import users
 from tests.conftest import PASSWORD
 from tests.scenario import Scenario
+from tests.servers import Server
 from tests.test_inbound_parse import mail_like
 
 MAILS = Path(__file__).parent / "fixtures" / "mail"
@@ -531,3 +535,32 @@ def test_a_reply_to_the_acknowledgement_the_outbox_queued_is_a_note(
         assert note.author == ALICE and note.text == "重新開機後還是一樣，紙匣是空的。"
     finally:
         sending.db.dispose()
+
+
+def _post_raw(url: str, token: str, raw: bytes) -> tuple[int, dict | None]:
+    request = urllib.request.Request(url, data=raw, method="POST", headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "message/rfc822",
+    })  # fmt: skip
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+    try:
+        with opener.open(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        body = error.read()
+        return error.code, json.loads(body) if body.startswith(b"{") else None
+
+
+def test_a_large_mail_through_itsm_serve(api, ctx, gateway, database_url, tmp_path):
+    """waitress's own body cap lets a 20 MiB message through (the app's default is 6)."""
+    server = Server(database_url, env={"ITSM_ATTACHMENT_DIR": str(tmp_path / "files")})
+    try:
+        url = f"{server.base}/inbound/email"
+        big = simple_mail(ALICE, "a big screenshot", body="") + b"x" * (20 * 1024 * 1024)
+        status, answer = _post_raw(url, api.tokens["mailgw"], big)
+        assert status == 200 and answer is not None and answer["action"] == "created", answer
+        too_big = simple_mail(ALICE, "too big") + b"x" * MAX_MESSAGE_BYTES
+        status, _ = _post_raw(url, api.tokens["mailgw"], too_big)
+        assert status == 413
+    finally:
+        server.stop()
+    assert [row.size for row in inbound_rows(ctx)] == [len(big)]
