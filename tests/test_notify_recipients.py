@@ -16,7 +16,7 @@ from engine.services.context import ChannelSettings, ServiceContext
 from engine.services.incidents.timers import fire_due
 from engine.services.notify.sender import send_due
 from engine.services.people import users
-from tests.conftest import PASSWORD, Api, Template, TestClock
+from tests.conftest import PASSWORD, Api, Browser, Template, TestClock
 from tests.mail_servers import Received, SmtpServer, address_of, give_addresses, set_user
 from tests.scenario import Scenario
 from web.app import create_app
@@ -203,7 +203,7 @@ def test_resolved_and_closed_reach_the_caller(api: Api, inbox: Inbox) -> None:
     assert "#survey" not in mails["reporter"].text()  # the survey is answered
 
 
-def test_caller_known_only_by_address(api: Api, inbox: Inbox) -> None:
+def test_caller_known_only_by_address(api: Api, inbox: Inbox, browser: Browser) -> None:
     body = {
         "title": "Printer jam",
         "description": "Floor 3",
@@ -213,7 +213,13 @@ def test_caller_known_only_by_address(api: Api, inbox: Inbox) -> None:
     incident = api.ok(api.post("desk", "/incidents", body), 201)
     mails = inbox.by_user()
     assert "visitor@outside.test" in mails
-    assert mails["visitor@outside.test"].subject.startswith(f"[{incident['number']}]")
+    ack = mails["visitor@outside.test"]
+    assert ack.subject.startswith(f"[{incident['number']}]")
+    # No account to sign in with: the mail carries the signed link to the incident.
+    assert f"{BASE_URL}/c/" in ack.text() and "/incidents/" not in ack.text()
+    link = next(w for w in ack.text().split() if w.startswith(f"{BASE_URL}/c/"))
+    opened = browser.get(link.removeprefix(BASE_URL))
+    assert opened.status_code in (200, 302, 303), opened.status_code
     assert "desk" not in mails and "desk2" in mails  # the desk agent is the actor
 
 

@@ -22,6 +22,9 @@ order above wins.  *(Ours)*: nobody is mailed about their own action (the actor 
 the event, or of the step that made a task ready), except the caller's
 acknowledgement of an incident they reported themselves.
 
+Links point at ITSM_BASE_URL; a caller known only by address gets the signed caller
+links instead (engine.services.incidents.caller_links), as they have no account.
+
 Without ITSM_SMTP_URL nothing is queued.  Rendering and sending happen later,
 outside any transaction (engine.services.notify.sender); this producer only adds
 rows, with a few queries per transaction.
@@ -40,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from engine.persistence.models import Event, Incident, Note, Notification, UserTaskRow
 from engine.services.context import ChannelSettings, channel_settings_of
+from engine.services.incidents.caller_links import caller_link_in
 from engine.services.incidents.pages import RESOLUTION_FIELDS
 from engine.services.notify.committed import Written, produce_at_commit
 from engine.services.notify.mail_text import subject_of
@@ -62,6 +66,7 @@ CALLER_EVENTS = frozenset({"created", "note_added", "resolved", "closed"})
 class _Mails:
     """The mails of one incident in one transaction, one per address."""
 
+    session: Session
     incident: Incident
     settings: ChannelSettings
     now: datetime
@@ -84,6 +89,8 @@ class _Mails:
                 continue
             self.addresses.add(key)
             context = {**snapshot(self.incident, self.settings), **data}
+            if recipient.username is None:
+                context.update(self.signed_links(recipient.address))
             self.rows.append(
                 {
                     "incident_id": self.incident.id,
@@ -104,6 +111,19 @@ class _Mails:
             )
 
 
+    def signed_links(self, address: str) -> dict[str, str]:
+        """A caller known only by address follows the incident through signed links
+        (engine.services.incidents.caller_links), one per part of the caller's page."""
+        return {
+            name: caller_link_in(self.session, self.incident, address, self.now, part)
+            for name, part in (
+                ("incident_url", ""),
+                ("confirm_url", "confirmation"),
+                ("survey_url", "survey"),
+            )
+        }
+
+
 def _is_actor(recipient: Recipient, actor: str) -> bool:
     if recipient.username is not None:
         return recipient.username == actor
@@ -116,7 +136,7 @@ def new_message_id(settings: ChannelSettings) -> str:
 
 
 def incident_url(settings: ChannelSettings, incident: Incident) -> str:
-    # TODO(H7) in the report: a caller known only by address needs the signed link.
+    """The incident's page for someone who signs in (staff, a caller with an account)."""
     return f"{settings.base_url.rstrip('/')}/incidents/{incident.id}"
 
 
@@ -159,7 +179,7 @@ def queue_mails(session: Session, written: Written) -> None:
         events = [e for e in written.events if e.incident_id == incident_id]
         tasks = [t for t in written.ready_tasks if t.incident_id == incident_id]
         moments = [e.at for e in events] + [t.created_at for t in tasks]
-        mails = _Mails(incident, settings, max(moments))
+        mails = _Mails(session, incident, settings, max(moments))
         for event in events:
             _for_event(session, directory, mails, event, events)
         step_actor = events[-1].actor if events else None
