@@ -14,6 +14,7 @@ app, and webhooks may only call 127.0.0.1.
 
 from __future__ import annotations
 
+import io
 import os
 
 import pytest
@@ -69,10 +70,16 @@ def fuzz_app(app, api, ctx, monkeypatch):
     # Half of the generated path ids are replaced by ids that exist, so that the
     # fuzzer reaches real incidents, tasks and drafts, not only 404s.
     tasks = [t["id"] for s in (waiting, passed_on) for t in s.refresh()["tasks"]]
+    attachment = api.client.post(
+        f"/api/v1/incidents/{waiting.id}/attachments",
+        data={"file": (io.BytesIO(b"a screenshot"), "shot.txt")},
+        headers={"Authorization": f"Bearer {api.tokens['reporter']}"},
+    ).get_json()
     app.config["ITSM_FUZZ_KNOWN"] = {
         "incident_id": [waiting.id, passed_on.id],
         "task_id": tasks,
         "draft_id": [draft["id"]],
+        "attachment_id": [attachment["id"]],
         "key": ["incident_management"],
         "version": [1],
         "name": ["24x7", "taiwan_business_hours"],

@@ -10,6 +10,7 @@ diagram, modeler, version diff) under that policy and no violation may be report
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -35,7 +36,14 @@ from web.security import (
 )
 from web.settings import Settings
 
-XML_DOWNLOADS = {"api.download", "process.download", "process.draft_xml"}
+# Files served to save, each with the download sandbox (BPMN, attachments).
+XML_DOWNLOADS = {
+    "api.download",
+    "process.download",
+    "process.draft_xml",
+    "api.download_attachment",
+    "attachments.download",
+}
 
 
 def _directives(policy: str) -> dict[str, list[str]]:
@@ -80,10 +88,16 @@ def objects(api: Api) -> dict[str, str]:
     ).get_json()
     calendars = api.ok(api.get("manager", "/sla/calendars"))
     key = api.ok(api.get("designer", "/process-definitions"))[0]["key"]
+    attachment = api.client.post(
+        f"/api/v1/incidents/{scenario.id}/attachments",
+        data={"file": (io.BytesIO(b"<html><script>x()</script>"), "page.html")},
+        headers={"Authorization": f"Bearer {api.tokens['reporter']}"},
+    ).get_json()
     return {
         "incident_id": str(scenario.id),
         "task_id": str(task_id),
         "draft_id": str(draft["id"]),
+        "attachment_id": str(attachment["id"]),
         "name": calendars[0]["name"],
         "key": key,
         "version": "1",
