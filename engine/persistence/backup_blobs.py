@@ -20,9 +20,9 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import Connection, inspect, select
 
@@ -82,11 +82,34 @@ def is_store_file(relative: PurePosixPath) -> bool:
     return parts[0] == parts[2][:2] and parts[1] == parts[2][2:4]
 
 
-def stored(store: BlobStore, digests: list[str]) -> Iterator[tuple[str, Path | None]]:
-    """Each digest with its file in the store, or None when the store lacks it."""
-    for digest in digests:
+def files_to_carry(
+    connection: Connection, store: BlobStore
+) -> tuple[list[tuple[str, Path]], tuple[str, ...]]:
+    """The files the rows name that the store has (digest, path), and the digests it
+    lacks."""
+    found, missing = [], []
+    for digest in referenced_digests(connection):
         path = store.path_of(digest)
-        yield digest, path if path.is_file() and not path.is_symlink() else None
+        if path.is_file() and not path.is_symlink():
+            found.append((digest, path))
+        else:
+            missing.append(digest)
+    return found, tuple(missing)
+
+
+def blob_members(members: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Each `blobs/` member of a manifest and its digest, checked before anything is
+    restored: its recorded SHA-256 (which the member's bytes are checked against) must
+    be the digest it is named by."""
+    found = {}
+    for name in sorted(members):
+        if not is_blob_member(name):
+            continue
+        digest = digest_of_member(name)
+        if members[name].get("sha256") != digest:
+            raise BlobRestoreError(f"member {name}: its bytes are not its digest")
+        found[name] = digest
+    return found
 
 
 def restore_blob(store: BlobStore, digest: str, stream: IO[bytes]) -> bool:

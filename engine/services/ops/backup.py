@@ -198,16 +198,12 @@ def _write_blobs(
     """The files the rows name (read after the database snapshot: module docstring of
     backup_blobs); returns how many, their bytes, and the digests the store lacks."""
     with ctx.db.engine.connect() as connection:
-        digests = backup_blobs.referenced_digests(connection)
-    files = total = 0
-    missing = []
-    for digest, path in backup_blobs.stored(store, digests):
-        if path is None:
-            missing.append(digest)
-            continue
-        total += _add_file(archive, backup_blobs.member_name(digest), path, members)
-        files += 1
-    return files, total, tuple(missing)
+        found, missing = backup_blobs.files_to_carry(connection, store)
+    total = sum(
+        _add_file(archive, backup_blobs.member_name(digest), path, members)
+        for digest, path in found
+    )
+    return len(found), total, missing
 
 
 def _blob_store(ctx: ServiceContext, attachment_dir: Path | None) -> BlobStore:
@@ -432,7 +428,10 @@ def restore_backup(
             _check_member(source, archive, name, expected, copies.get(name))
         attachments = sorted(n for n in manifest["members"] if n.startswith(ATTACHMENTS_PREFIX))
         targets = _attachment_targets(source, attachments, attachment_dir)
-        blob_members = _blob_members(source, manifest["members"])
+        try:
+            blob_members = backup_blobs.blob_members(manifest["members"])
+        except backup_blobs.BlobRestoreError as exc:
+            raise Invalid(f"{source}: {exc}", {}) from exc
         try:
             _load(ctx, source, archive, manifest, copies)
         except DatabaseCopyError as exc:
@@ -469,23 +468,6 @@ def restore_backup(
         known[-1],
         blobs=len(blob_members),
     )
-
-
-def _blob_members(source: Path, members: dict[str, Any]) -> dict[str, str]:
-    """Each `blobs/` member and its digest, checked before anything is restored: the
-    member's checksum (read through already) must be the digest it is named by."""
-    found = {}
-    for name in sorted(members):
-        if not backup_blobs.is_blob_member(name):
-            continue
-        try:
-            digest = backup_blobs.digest_of_member(name)
-        except backup_blobs.BlobRestoreError as exc:
-            raise Invalid(f"{source}: {exc}", {}) from exc
-        if members[name]["sha256"] != digest:
-            raise Invalid(f"{source}: member {name}: its bytes are not its digest", {})
-        found[name] = digest
-    return found
 
 
 def _matches_manifest(
