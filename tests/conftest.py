@@ -7,8 +7,10 @@ their own databases beside it) to run the same suite on PostgreSQL.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +39,26 @@ def missing(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI must provide this: {reason}")
     pytest.skip(reason)
+
+
+_real_getaddrinfo = socket.getaddrinfo
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def _loopback_only_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    """Tests send nothing beyond loopback, DNS queries included: a name that is not
+    an address literal or localhost does not resolve (the webhook host rule and the
+    fuzzers meet names like `example.com`)."""
+    name = host.decode() if isinstance(host, bytes) else host
+    if name is not None and str(name).lower() not in LOOPBACK_NAMES:
+        try:
+            ipaddress.ip_address(str(name).split("%")[0])
+        except ValueError:
+            raise socket.gaierror(socket.EAI_NONAME, f"tests resolve no names: {name}") from None
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _loopback_only_getaddrinfo
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -153,7 +175,9 @@ def clock() -> TestClock:
 @pytest.fixture
 def ctx(database_url: str, clock: TestClock, tmp_path: Path) -> Iterator[ServiceContext]:
     # Files (attachments, raw mails) go to the test's own folder, never ./instance.
-    channels = ChannelSettings(attachment_dir=tmp_path / "attachments")
+    channels = ChannelSettings(
+        attachment_dir=tmp_path / "attachments", webhook_allowed_hosts=("127.0.0.1",)
+    )
     context = ServiceContext(db=Database(database_url), now=clock, channels=channels)
     yield context
     context.db.dispose()

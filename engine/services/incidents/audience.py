@@ -38,6 +38,8 @@ CALLER_EVENT_TYPES = frozenset(
         "reopened",
         "closed",
         "note_added",
+        "survey_answered",
+        "attachment_added",
     }
 )
 # Of the completed steps, only recording the report is news to the caller.
@@ -147,7 +149,7 @@ def shown_events(events: list[dict[str, Any]], names: Names) -> list[dict[str, A
 
 def _caller_sees(event: dict[str, Any]) -> bool:
     kind = event["type"]
-    if kind not in CALLER_EVENT_TYPES or event.get("internal"):
+    if kind not in CALLER_EVENT_TYPES or event.get("internal") or event.get("vendor"):
         return False
     return kind != "task_completed" or event.get("task") in CALLER_TASKS
 
