@@ -206,6 +206,45 @@ class HangingServer:
             connection.close()
 
 
+class SlowServer:
+    """Speaks SMTP, but answers every line only after `delay` seconds: each step is
+    quick enough for a per-step timeout, all of them together are not."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(4)
+        self.port = int(self.socket.getsockname()[1])
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._talk, args=(connection,), daemon=True).start()
+
+    def _talk(self, connection: socket.socket) -> None:
+        with connection, connection.makefile("rb") as lines:
+            try:
+                time.sleep(self.delay)
+                connection.sendall(b"220 slow.test ESMTP\r\n")
+                for _line in lines:
+                    time.sleep(self.delay)
+                    connection.sendall(b"250 ok\r\n")
+            except OSError:
+                return
+
+    def stop(self) -> None:
+        self.socket.close()
+
+
 def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 made by openssl (the test's own CA file too)."""
     if shutil.which("openssl") is None:

@@ -19,12 +19,13 @@ from sqlalchemy import select
 from engine.persistence.db import Database
 from engine.persistence.models import Event, Notification
 from engine.services.context import ChannelSettings, ServiceContext
-from engine.services.notify import sender
+from engine.services.notify import sender, smtp
 from engine.services.notify.sender import MAX_ATTEMPTS, send_due
 from engine.services.notify.smtp import SmtpUrlError, parse_smtp_url
 from tests.conftest import Api, Template, TestClock
 from tests.mail_servers import (
     HangingServer,
+    SlowServer,
     SmtpServer,
     address_of,
     free_port,
@@ -245,6 +246,35 @@ def test_the_request_never_waits_for_a_hanging_server(
         assert {status for _, status, _ in rows(ctx)} == {"queued"}
     finally:
         hanging.stop()
+        ctx.db.dispose()
+
+
+def test_a_slow_server_is_cut_at_the_total_timeout(
+    database_url: str,
+    clock: TestClock,
+    template: Template,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(smtp, "CONNECT_TIMEOUT", 1.0)
+    monkeypatch.setattr(smtp, "TOTAL_TIMEOUT", 1.5)
+    slow = SlowServer(delay=0.5)  # each reply in time, four replies too many
+    ctx = make_ctx(database_url, clock, slow.url(), tmp_path)
+    try:
+        Scenario(api_of(ctx, template))
+        started = time.monotonic()
+        assert send_due(ctx, "w") == 3
+        # Cut at 1.5 s; without the total bound the five replies up to DATA take 2.5 s
+        # (and then fail otherwise: this server never says 354).
+        assert time.monotonic() - started < 2.3
+        assert {(status, attempts) for _, status, attempts in rows(ctx)} == {("queued", 1)}
+        with ctx.db.read() as session:
+            errors = set(session.scalars(select(Notification.last_error)))
+        assert len(errors) == 1
+        (error,) = errors
+        assert "timed out" in error or "total timeout" in error, error
+    finally:
+        slow.stop()
         ctx.db.dispose()
 
 

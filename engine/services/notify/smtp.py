@@ -6,10 +6,12 @@ system's trust store (`SSL_CERT_FILE` names another, e.g. an internal CA)."""
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 import time
 from dataclasses import dataclass
 from email.utils import parseaddr
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 CONNECT_TIMEOUT = 10.0  # seconds to connect, and for each later reply
@@ -54,13 +56,60 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     )
 
 
+class _Deadline:
+    """Bounds every read and write of a client by the message's total time: before
+    each, the socket's timeout becomes what is left of it (at most CONNECT_TIMEOUT),
+    and past it the next step fails at once."""
+
+    deadline: float | None = None
+
+    def arm(self, sock: socket.socket | None) -> None:
+        if self.deadline is None or sock is None:
+            return
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the SMTP server took longer than the total timeout")
+        sock.settimeout(min(CONNECT_TIMEOUT, left))
+
+
+class _Smtp(smtplib.SMTP):
+    def __init__(self, bound: _Deadline, **kwargs: Any) -> None:
+        self.bound = bound
+        super().__init__(**kwargs)
+
+    def send(self, s: Any) -> None:
+        self.bound.arm(self.sock)
+        super().send(s)
+
+    def getreply(self) -> tuple[int, bytes]:
+        self.bound.arm(self.sock)
+        return super().getreply()
+
+
+class _Smtps(smtplib.SMTP_SSL):
+    def __init__(self, bound: _Deadline, **kwargs: Any) -> None:
+        self.bound = bound
+        super().__init__(**kwargs)
+
+    def send(self, s: Any) -> None:
+        self.bound.arm(self.sock)
+        super().send(s)
+
+    def getreply(self) -> tuple[int, bytes]:
+        self.bound.arm(self.sock)
+        return super().getreply()
+
+
 class SmtpConnection:
-    """One connection for a pass's messages; opened at the first message."""
+    """One connection for a pass's messages; opened at the first message.  Each
+    message (with the connection, for the first) has TOTAL_TIMEOUT seconds, each
+    step of it CONNECT_TIMEOUT."""
 
     def __init__(self, target: SmtpTarget, local_hostname: str | None = None) -> None:
         self.target = target
         self.local_hostname = local_hostname
         self.client: smtplib.SMTP | None = None
+        self.bound = _Deadline()
 
     def _open(self) -> smtplib.SMTP:
         target = self.target
@@ -68,17 +117,19 @@ class SmtpConnection:
         context = ssl.create_default_context() if target.tls or target.starttls else None
         client: smtplib.SMTP
         if target.tls:
-            client = smtplib.SMTP_SSL(
-                target.host,
-                target.port,
+            client = _Smtps(
+                self.bound,
+                host=target.host,
+                port=target.port,
                 local_hostname=self.local_hostname,
                 timeout=CONNECT_TIMEOUT,
                 context=context,
             )
         else:
-            client = smtplib.SMTP(
-                target.host,
-                target.port,
+            client = _Smtp(
+                self.bound,
+                host=target.host,
+                port=target.port,
                 local_hostname=self.local_hostname,
                 timeout=CONNECT_TIMEOUT,
             )
@@ -95,27 +146,25 @@ class SmtpConnection:
         return client
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:
-        """Send one message; raises on any failure (refused recipient included)."""
-        started = time.monotonic()
+        """Send one message; raises on any failure (refused recipient included).  The
+        deadline is set first: connecting (in the constructor) counts too."""
+        self.bound.deadline = time.monotonic() + TOTAL_TIMEOUT
         if self.client is None:
             self.client = self._open()
         client = self.client
-        remaining = TOTAL_TIMEOUT - (time.monotonic() - started)
-        if remaining <= 0:
-            self.close()
-            raise TimeoutError("the SMTP server took longer than the total timeout")
-        if client.sock is not None:
-            client.sock.settimeout(min(CONNECT_TIMEOUT, remaining))
         try:
             refused = client.sendmail(parseaddr(sender)[1] or sender, [recipient], message)
         except smtplib.SMTPRecipientsRefused:
             try:
                 client.rset()
             except (smtplib.SMTPException, OSError):
-                self.close()
+                self.client = None
+                client.close()
             raise
         except (smtplib.SMTPServerDisconnected, OSError):
+            # Mid-conversation: the connection is of no further use.
             self.client = None
+            client.close()
             raise
         if refused:
             raise smtplib.SMTPRecipientsRefused(refused)
@@ -124,6 +173,7 @@ class SmtpConnection:
         client, self.client = self.client, None
         if client is None:
             return
+        self.bound.deadline = time.monotonic() + CONNECT_TIMEOUT
         try:
             client.quit()
         except (smtplib.SMTPException, OSError):
