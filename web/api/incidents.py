@@ -3,12 +3,12 @@ from __future__ import annotations
 from flask import Response, jsonify, request, stream_with_context
 
 from engine.services.incidents import commands as use_cases
-from engine.services.incidents import export, pages
+from engine.services.incidents import event_pages, export, pages
 from engine.services.incidents.commands import CHANNELS, STATUSES
 from web.api import api_blueprint
-from web.api.common import current_actor, json_body, services
-from web.api.openapi import PAGING, Content, Param, Reply, operation
-from web.api.schemas import PRIORITY, STRING, array, enum, ref
+from web.api.common import current_actor, json_body, services, with_total
+from web.api.openapi import PAGING, TOTAL_HEADER, Content, Param, Reply, operation
+from web.api.schemas import BOOLEAN, INTEGER, PRIORITY, STRING, answer, array, enum, ref
 
 TAGS = ["incidents"]
 ID = {"incident_id": "the incident's numeric id"}
@@ -101,13 +101,41 @@ def patch_incident(incident_id: int) -> Response:
 
 @api_blueprint.get("/incidents/<int:incident_id>/notes")
 @operation(
-    summary="The incident's notes (internal ones for staff only)",
+    summary="The incident's notes, oldest first, a page at a time (internal ones for staff "
+    "only)",
     tags=TAGS,
     path=ID,
-    responses={200: array(ref("Note")), 404: NOT_VISIBLE},
+    query=list(PAGING),
+    responses={
+        200: Reply(
+            "One page; the total is in X-Total-Count", array(ref("Note")), headers=TOTAL_HEADER
+        ),
+        404: NOT_VISIBLE,
+        422: "`limit` or `offset` is invalid",
+    },
 )
 def list_notes(incident_id: int) -> Response:
-    return jsonify(use_cases.list_notes(services(), current_actor(), incident_id))
+    notes, total = use_cases.list_notes(services(), current_actor(), incident_id, request.args)
+    return with_total(jsonify(notes), total)
+
+
+@api_blueprint.get("/incidents/<int:incident_id>/events")
+@operation(
+    summary="The incident's history, oldest first, a page at a time (what you may see of it)",
+    tags=TAGS,
+    path=ID,
+    query=list(PAGING),
+    responses={
+        200: answer(
+            {"items": array(ref("Event")), "total": INTEGER, "total_exact": BOOLEAN},
+            optional=("total_exact",),
+        ),
+        404: NOT_VISIBLE,
+        422: "`limit` or `offset` is invalid",
+    },
+)
+def list_events(incident_id: int) -> Response:
+    return jsonify(event_pages.list_events(services(), current_actor(), incident_id, request.args))
 
 
 @api_blueprint.post("/incidents/<int:incident_id>/notes")

@@ -277,10 +277,13 @@ _INCIDENT = answer(
         # The component is registered by web/api/attachments.py.
         "attachments": array(_ref("Attachment")),
         "events": array(_ref("Event")),
+        "events_total": INTEGER,
     },
-    optional=("events",),
-    description="One incident as its reader may see it. `events` is left out of the "
-    "answers to changes (complete, patch, suspend, resume).",
+    optional=("events", "events_total"),
+    description="One incident as its reader may see it: the newest 100 events of its "
+    "history, in time order, and `events_total` (GET /incidents/ID/events pages through "
+    "all). `events` is left out of the answers to changes (complete, patch, suspend, "
+    "resume).",
 )
 _NEW_INCIDENT = body(
     {

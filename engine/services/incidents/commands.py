@@ -21,6 +21,7 @@ from engine.services.incidents.callers import (
     resolve_caller,
 )
 from engine.services.incidents.event_log import EventLog
+from engine.services.incidents.event_pages import newest_only
 from engine.services.incidents.notes import NOTE_LIMIT, Also, add_dedup_note
 from engine.services.incidents.notes import add_note as add_note
 from engine.services.incidents.notes import list_notes as list_notes
@@ -230,7 +231,7 @@ def get_incident(ctx: ServiceContext, actor: Actor, incident_id: int) -> dict[st
         detail = incident_detail(
             session, incident, ctx.now(), include_internal=staff, explain=staff
         )
-        return shown_detail(session, audience_of(actor, incident), detail)
+        return newest_only(shown_detail(session, audience_of(actor, incident), detail))
 
 
 # -- suspend / resume --------------------------------------------------------

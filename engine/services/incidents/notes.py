@@ -4,13 +4,14 @@ posting `on_behalf_of` the caller)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.domain.paging import parse_page
 from engine.domain.roles import INTEGRATION, STAFF_ROLES
 from engine.persistence.models import Incident, Note
 from engine.services.context import Actor, ServiceContext
@@ -21,6 +22,7 @@ from engine.services.incidents.event_log import EventLog
 from engine.services.incidents.resuming import resume_if_awaiting_caller
 from engine.services.incidents.views import note_view
 from engine.services.incidents.visibility import load_visible
+from engine.services.paging import Total, counted, paged
 
 NOTE_LIMIT = 20_000
 ON_BEHALF = "on_behalf_of"
@@ -179,16 +181,23 @@ def _write_note(
     return note
 
 
-def list_notes(ctx: ServiceContext, actor: Actor, incident_id: int) -> list[dict[str, Any]]:
+def list_notes(
+    ctx: ServiceContext, actor: Actor, incident_id: int, args: Mapping[str, str] | None = None
+) -> tuple[list[dict[str, Any]], Total]:
+    """One page of the notes the actor may read, oldest first, and their total."""
+    page, errors = parse_page(args or {})
+    if errors:
+        raise Invalid("invalid query", errors)
     with ctx.db.read() as session:
         incident = load_visible(session, actor, incident_id)
-        query = select(Note).where(Note.incident_id == incident.id).order_by(Note.id)
+        query = select(Note).where(Note.incident_id == incident.id)
         audience = audience_of(actor, incident)
         if not audience.staff:
             query = query.where(Note.internal.is_(False))
         if audience.kind == "caller":
             # Vendor notes stay between the desk and the vendor (contract Part 2).
             query = query.where(Note.vendor.is_(False))
-        notes = [note_view(n) for n in session.scalars(query)]
+        total = counted(session, query)
+        notes = [note_view(n) for n in session.scalars(paged(query.order_by(Note.id), page))]
         names = names_for(session, audience, notes=notes)
-        return [shown_note(n, names) for n in notes]
+        return [shown_note(n, names) for n in notes], total
