@@ -253,3 +253,17 @@ def test_no_smtp_url_writes_no_rows(
         assert send_due(plain, "w") == 0
     finally:
         plain.db.dispose()
+
+
+def test_a_programs_repeated_alert_mails_nobody(
+    ctx: ServiceContext, api: Api, inbox: Inbox
+) -> None:
+    users.create_user(ctx, "monitor", PASSWORD, ["integration"], email="monitor@example.test")
+    api.tokens["monitor"] = users.issue_token(ctx, "monitor", PASSWORD).token
+    alert = {"title": "db1 disk full", "channel": "app", "dedup_key": "db1", "caller": "reporter"}
+    first = api.ok(api.post("monitor", "/incidents", alert), 201)
+    mails = inbox.by_user()
+    assert "reporter" in mails and "monitor" not in mails  # the caller's acknowledgement
+    again = api.ok(api.post("monitor", "/incidents", {**alert, "description": "99 %"}))
+    assert again["id"] == first["id"]
+    assert inbox.new() == []  # the repeat is a note on it, and no news for anyone

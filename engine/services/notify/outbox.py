@@ -11,7 +11,8 @@ newly ready tasks become `Notification` rows, per the contract's table:
 - `management_escalation` → every incident manager;
 - `sla_warning` at 75 % and `sla_breached` → the assignees of the open tasks (or
   their lanes) and every incident manager;
-- `note_added` visible to the reporter (not internal, not vendor) → the caller;
+- `note_added` visible to the reporter (not internal, not vendor, not a program's
+  repeated report of the same `dedup_key`) → the caller;
 - `resolved` → the caller, with the resolution and links to confirm or reject;
 - `closed` → the caller, with the survey link while the survey is unanswered.
 
@@ -270,7 +271,9 @@ def _task_url(mails: _Mails, task_id: Any) -> str:
 def _visible_note(session: Session, event: Event) -> Note | None:
     """The note of a `note_added` when the caller may read it."""
     data = event.data or {}
-    if data.get("internal") or data.get("vendor"):
+    # A program's repeated report (same dedup key) is not news for the caller: a
+    # monitor firing every minute would mail them every minute.
+    if data.get("internal") or data.get("vendor") or data.get("dedup_key"):
         return None
     note = session.scalar(
         select(Note)
