@@ -22,6 +22,7 @@ from engine.services.context import ChannelSettings, ServiceContext
 from engine.services.notify import sender, smtp
 from engine.services.notify.sender import MAX_ATTEMPTS, send_due
 from engine.services.notify.smtp import SmtpUrlError, parse_smtp_url
+from engine.services.ops.channels import CHANNEL_LOOPS, ChannelWorkers
 from tests.conftest import Api, Template, TestClock
 from tests.mail_servers import (
     HangingServer,
@@ -282,3 +283,25 @@ def test_backoff_grows() -> None:
     assert [step.total_seconds() for step in sender.BACKOFF] == [30, 120, 600, 3600]
     assert MAX_ATTEMPTS == 5
     assert timedelta(seconds=sender.BATCH * sender.TOTAL_TIMEOUT) < sender.CLAIM_FOR
+
+
+def test_the_mail_loop_runs_in_a_thread_of_its_own_only_with_smtp(
+    mail_ctx: ServiceContext, template: Template, port: int, database_url: str, clock: TestClock
+) -> None:
+    (loop,) = [loop for loop in CHANNEL_LOOPS if loop.name == "mail"]
+    plain = ServiceContext(db=Database(database_url), now=clock)
+    try:
+        assert not loop.enabled(plain)  # no ITSM_SMTP_URL: no mail loop at all
+        assert loop.enabled(mail_ctx)
+    finally:
+        plain.db.dispose()
+    server = SmtpServer(port).start()
+    workers = ChannelWorkers(mail_ctx, [loop])
+    try:
+        threads = workers.start()
+        assert [thread.name for thread in threads] == ["itsm-mail"]
+        Scenario(api_of(mail_ctx, template))
+        assert len(server.wait_for(3)) == 3
+    finally:
+        workers.stop()
+        server.stop()
