@@ -103,3 +103,23 @@ def test_page_shows_the_replay(api, browser, closed):
     at_desk, by_level2 = closed
     assert f'data-incident="{at_desk.id}" data-same="no"' in text
     assert f'data-incident="{by_level2.id}" data-same="yes"' in text
+
+
+def test_a_review_started_by_a_later_change_is_replayed(api):
+    """PATCH made the incident P2: the app sent management_escalation. The replay
+    sends it at the same point, so the recorded reviews are offered again; the
+    diagram's own throw at classification is not sent twice."""
+    s = Scenario(api)
+    s.record()
+    api.ok(api.patch("desk", f"/incidents/{s.id}", {"impact": "1", "urgency": "2"}))
+    sent = [e for e in s.refresh()["events"] if e["type"] == "management_escalation"]
+    assert [e.get("signal") for e in sent] == ["management_escalation"]
+    s.complete("manager_review", {"manager_acknowledged": True})
+    s.complete("director_review", {"director_acknowledged": True})
+    s.desk_resolves()
+    s.confirm(True)
+    s.feedback()
+    report = api.ok(what_if(api, new_draft(api)["id"]))
+    (item,) = [i for i in report["incidents"] if i["incident_id"] == s.id]
+    assert item["diverged"] is None, item
+    assert item["steps_replayed"] >= 6

@@ -85,10 +85,17 @@ class EventLog:
         self._stored: list[LoggedEvent] | None = [] if new else stored
         self._added: list[LoggedEvent] = []
         self.clock_changed = False
+        self._tags: dict[str, dict[str, Any]] = {}
+
+    def tag(self, type_: str, **data: Any) -> None:
+        """Add these data to every later event of this type written through this log:
+        how a use case says why the engine step it runs logged what it logs."""
+        self._tags.setdefault(type_, {}).update(data)
 
     def add(
         self, type_: str, actor: str, at: datetime, task: str | None = None, **data: Any
     ) -> None:
+        data = {**self._tags.get(type_, {}), **data}
         audit_chains.stage(
             self.session,
             Event(

@@ -134,6 +134,9 @@ def send_management_escalation(ctx: ServiceContext, incident_id: int, actor: str
             log.add("management_escalation", actor, ctx.now(), signal=MANAGEMENT_ESCALATION_SIGNAL)
             return 0
         before = set(_ready_management_tasks(session, incident.id))
+        # The review's event then says that the app sent the signal, as the other two
+        # of this function do: what-if replays such events as signals.
+        log.tag("management_escalation", signal=MANAGEMENT_ESCALATION_SIGNAL)
         apply_outcome(ctx, session, incident, log, outcome, actor)
         session.flush()
         if not set(_ready_management_tasks(session, incident.id)) - before:

@@ -20,6 +20,7 @@ from engine.persistence.models import Event, Incident
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Invalid
 from engine.services.heavy import Budget
+from engine.services.incidents.elements import MANAGEMENT_ESCALATION_SIGNAL
 from engine.services.incidents.event_log import EventLog
 from engine.services.incidents.progress import helpers_for
 from engine.services.process import definitions, drafts
@@ -111,7 +112,7 @@ def _history(session: Session, incident_id: int) -> list[Event]:
             select(Event)
             .where(
                 Event.incident_id == incident_id,
-                Event.type.in_(("task_completed", "sla_escalated")),
+                Event.type.in_(("task_completed", "sla_escalated", "management_escalation")),
             )
             .order_by(Event.id)
         )
@@ -167,6 +168,12 @@ def _feed(
         replay.stopped_at = event.at
         if event.type == "sla_escalated":
             instance.signal(ESCALATION_SIGNAL)
+            continue
+        if event.type == "management_escalation":
+            # Sent by the app (a later change made the incident P1/P2 or major); one
+            # the diagram threw itself happens again in the replay by itself.
+            if (event.data or {}).get("signal"):
+                instance.signal(MANAGEMENT_ESCALATION_SIGNAL)
             continue
         offered = {t.element_id: t.id for t in instance.ready}
         if event.task not in offered:
