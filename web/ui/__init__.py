@@ -12,8 +12,8 @@ def init_ui(app: Flask) -> None:
     from web.api import api_blueprint
     from web.ui.admin import admin_blueprint
     from web.ui.api_keys import api_keys_blueprint
-    from web.ui.attachments import attachments_blueprint
     from web.ui.apidocs import apidocs_blueprint
+    from web.ui.attachments import attachments_blueprint
     from web.ui.audit import audit_blueprint
     from web.ui.auth import auth_blueprint
     from web.ui.calendars import calendars_blueprint

@@ -68,7 +68,7 @@ def _back(incident_id: int) -> str:
     return local_target(request.args.get("next")) or default
 
 
-def _too_large_message() -> str:
+def too_large_message() -> str:
     limit = services().channels.attachment_max_bytes
     return _("The file is too large: at most %(size)s.", size=file_size(limit))
 
@@ -81,7 +81,7 @@ def _upload_body_limit(endpoint: str | None, values: dict[str, Any] | None) -> N
     request.max_content_length = limit
     if (request.content_length or 0) > limit:
         # Nothing of the body is read, so nothing it says is acted on: only the message.
-        flash(_too_large_message(), "error")
+        flash(too_large_message(), "error")
         abort(redirect(_back(int(values["incident_id"]))))
 
 
@@ -99,10 +99,10 @@ def upload(incident_id: int) -> Response:
             services(), actor(), incident_id, filename, data, internal=internal, vendor=vendor
         )
     except TooLarge:
-        flash(_too_large_message(), "error")
+        flash(too_large_message(), "error")
         return redirect(back)
     except Invalid as exc:
-        flash(_refusal(exc), "error")
+        flash(refusal_text(exc), "error")
         return redirect(back)
     except Forbidden:
         flash(_("You may not attach a file marked like this."), "error")
@@ -111,7 +111,7 @@ def upload(incident_id: int) -> Response:
     return redirect(back)
 
 
-def _refusal(exc: Invalid) -> str:
+def refusal_text(exc: Invalid) -> str:
     details = exc.details if isinstance(exc.details, dict) else {}
     problem = str(details.get("file", ""))
     if "empty" in problem:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
@@ -28,8 +28,8 @@ from werkzeug.wrappers import Response
 
 from engine.domain.roles import HANDLER_ROLES
 from engine.persistence.models import Incident
-from engine.services.errors import Conflict, Invalid, ServiceError
-from engine.services.incidents import caller_links
+from engine.services.errors import Conflict, Invalid, ServiceError, TooLarge
+from engine.services.incidents import caller_links, link_attachments
 from engine.services.incidents.caller_links import (
     NEXT_PATHS,
     CallerRef,
@@ -38,6 +38,8 @@ from engine.services.incidents.caller_links import (
 )
 from engine.services.incidents.notes import add_caller_note
 from engine.services.tasks import answers
+from web.api.attachments import file_response, upload_limit, uploaded_file
+from web.ui.attachments import refusal_text, too_large_message
 from web.ui.session import actor, roles_required, services
 
 caller_blueprint = Blueprint("caller", __name__)
@@ -141,6 +143,49 @@ def link_note() -> Response | str | tuple[str, int]:
         return _denied(exc.reason)
     flash(_("Note added."), "success")
     return redirect(url_for("caller.incident", _anchor="notes"), 303)
+
+
+@caller_blueprint.url_value_preprocessor
+def _upload_body_limit(endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    # As for every upload (web/ui/attachments.py): the limit is raised before the CSRF
+    # check reads the form; a body announced larger is answered without reading it.
+    if endpoint != "caller.link_upload":
+        return
+    request.max_content_length = upload_limit(services())
+    if (request.content_length or 0) > upload_limit(services()):
+        flash(too_large_message(), "error")
+        abort(redirect(url_for("caller.incident", _anchor="attachments"), 303))
+
+
+@caller_blueprint.post("/c/incident/attachments")
+def link_upload() -> Response | tuple[str, int]:
+    try:
+        link = _posted_link()
+        filename, data = uploaded_file()
+        if not filename and not data:
+            flash(_("Choose a file to attach."), "error")
+        else:
+            created = link_attachments.add_link_attachment(services(), link, filename, data)
+            flash(_("Attached %(name)s.", name=created["filename"]), "success")
+    except LinkRefused as exc:
+        return _denied(exc.reason)
+    except TooLarge:
+        flash(too_large_message(), "error")
+    except Invalid as exc:
+        flash(refusal_text(exc), "error")
+    return redirect(url_for("caller.incident", _anchor="attachments"), 303)
+
+
+@caller_blueprint.get("/c/attachments/<int:attachment_id>")
+def link_download(attachment_id: int) -> Response | tuple[str, int]:
+    link = _link()
+    if link is None:
+        return _denied("missing")
+    try:
+        row, data = link_attachments.link_download(services(), link, attachment_id)
+    except LinkRefused as exc:
+        return _denied(exc.reason)
+    return file_response(row, data)
 
 
 @caller_blueprint.post("/c/incident/confirmation")

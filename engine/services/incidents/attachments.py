@@ -61,7 +61,7 @@ def add_attachment(
 ) -> dict[str, Any]:
     """Attach a file; the answer is the attachment's JSON (contract). Over the size
     limit: TooLarge (413) and nothing stored; empty or nameless: 422 naming `file`."""
-    name = _checked_upload(ctx, filename, data)
+    name = checked_upload(ctx, filename, data)
     with ctx.db.read() as session:
         # Refused before anything is stored: an unknown incident or a role that may not.
         incident = load_visible(session, actor, incident_id)
@@ -216,7 +216,7 @@ def _visible_attachment(session: Session, actor: Actor, attachment_id: int) -> A
     return row
 
 
-def _checked_upload(ctx: ServiceContext, filename: str | None, data: bytes) -> str:
+def checked_upload(ctx: ServiceContext, filename: str | None, data: bytes) -> str:
     limit = ctx.channels.attachment_max_bytes
     if len(data) > limit:
         raise TooLarge("the file is too large", {"file": f"must be at most {limit} bytes"})
