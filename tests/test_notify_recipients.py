@@ -4,6 +4,7 @@ on loopback) once the sender's pass has run, in the recipient's language."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,7 +204,9 @@ def test_resolved_and_closed_reach_the_caller(api: Api, inbox: Inbox) -> None:
     assert "#survey" not in mails["reporter"].text()  # the survey is answered
 
 
-def test_caller_known_only_by_address(api: Api, inbox: Inbox, browser: Browser) -> None:
+def test_caller_known_only_by_address(
+    ctx: ServiceContext, api: Api, inbox: Inbox, browser: Browser
+) -> None:
     body = {
         "title": "Printer jam",
         "description": "Floor 3",
@@ -221,6 +224,12 @@ def test_caller_known_only_by_address(api: Api, inbox: Inbox, browser: Browser) 
     opened = browser.get(link.removeprefix(BASE_URL))
     assert opened.status_code in (200, 302, 303), opened.status_code
     assert "desk" not in mails and "desk2" in mails  # the desk agent is the actor
+    # The outbox keeps the address and link version, never a token that opens it.
+    with ctx.db.read() as session:
+        contexts = session.scalars(
+            select(Notification.context).where(Notification.to_address == "visitor@outside.test")
+        ).all()
+    assert contexts and all("/c/" not in json.dumps(c) for c in contexts)
 
 
 def test_vendor_task_mails_only_its_organisation(

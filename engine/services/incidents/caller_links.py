@@ -128,7 +128,23 @@ def _signed_url(
     now: datetime,
     next_path: str,
 ) -> str:
-    token = make_token(link_key(audit_key), incident.id, address, incident.caller_link_version, now)
+    return signed_url(
+        audit_key, base_url, incident.id, address, incident.caller_link_version, now, next_path
+    )
+
+
+def signed_url(
+    audit_key: bytes,
+    base_url: str,
+    incident_id: int,
+    address: str,
+    version: int,
+    now: datetime,
+    next_path: str = "",
+) -> str:
+    """A link for an incident at a known link version: what the mail sender makes when
+    it sends (the outbox keeps the address and version, never a token)."""
+    token = make_token(link_key(audit_key), incident_id, address, version, now)
     url = f"{base_url.rstrip('/')}/c/{token}"
     if next_path and next_path in NEXT_PATHS:
         url += f"?next={quote(next_path)}"

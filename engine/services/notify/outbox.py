@@ -44,7 +44,6 @@ from sqlalchemy.orm import Session
 
 from engine.persistence.models import Event, Incident, Note, Notification, UserTaskRow
 from engine.services.context import ChannelSettings, channel_settings_of
-from engine.services.incidents.caller_links import caller_link_in
 from engine.services.incidents.pages import RESOLUTION_FIELDS
 from engine.services.notify.committed import Written, produce_at_commit
 from engine.services.notify.mail_text import subject_of
@@ -56,6 +55,8 @@ from engine.services.notify.recipients import (
     caller_recipient,
 )
 
+# In a mail's context: the caller's address and link version, for signed links.
+SIGNED_LINK = "signed_link"
 TASK_READY = "task_ready"  # the `event` of a ready task's mail (no event row)
 SURVEY_TASK = "record_feedback"
 DIRECTOR_TASK = "director_review"
@@ -67,7 +68,6 @@ CALLER_EVENTS = frozenset({"created", "note_added", "resolved", "closed"})
 class _Mails:
     """The mails of one incident in one transaction, one per address."""
 
-    session: Session
     incident: Incident
     settings: ChannelSettings
     now: datetime
@@ -91,7 +91,12 @@ class _Mails:
             self.addresses.add(key)
             context = {**snapshot(self.incident, self.settings), **data}
             if recipient.username is None:
-                context.update(self.signed_links(recipient.address))
+                # No account to sign in with: the sender puts signed links in the mail
+                # when it sends it (the outbox keeps no token that opens the incident).
+                context[SIGNED_LINK] = {
+                    "address": recipient.address,
+                    "version": self.incident.caller_link_version,
+                }
             self.rows.append(
                 {
                     "incident_id": self.incident.id,
@@ -110,19 +115,6 @@ class _Mails:
                     "created_at": self.now,
                 }
             )
-
-
-    def signed_links(self, address: str) -> dict[str, str]:
-        """A caller known only by address follows the incident through signed links
-        (engine.services.incidents.caller_links), one per part of the caller's page."""
-        return {
-            name: caller_link_in(self.session, self.incident, address, self.now, part)
-            for name, part in (
-                ("incident_url", ""),
-                ("confirm_url", "confirmation"),
-                ("survey_url", "survey"),
-            )
-        }
 
 
 def _is_actor(recipient: Recipient, actor: str) -> bool:
@@ -180,7 +172,7 @@ def queue_mails(session: Session, written: Written) -> None:
         events = [e for e in written.events if e.incident_id == incident_id]
         tasks = [t for t in written.ready_tasks if t.incident_id == incident_id]
         moments = [e.at for e in events] + [t.created_at for t in tasks]
-        mails = _Mails(session, incident, settings, max(moments))
+        mails = _Mails(incident, settings, max(moments))
         for event in events:
             _for_event(session, directory, mails, event, events)
         step_actor = events[-1].actor if events else None

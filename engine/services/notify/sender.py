@@ -16,6 +16,7 @@ refused) counts an attempt and waits (BACKOFF); after MAX_ATTEMPTS the mail is
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import smtplib
 import time
@@ -32,9 +33,10 @@ from sqlalchemy import or_, select
 
 from engine.persistence.models import Incident, Notification
 from engine.services.context import ChannelSettings, ServiceContext
+from engine.services.incidents.caller_links import signed_url
 from engine.services.incidents.event_log import EventLog
-from engine.services.notify import outbox  # noqa: F401  (registers the producer)
 from engine.services.notify.mail_text import render
+from engine.services.notify.outbox import SIGNED_LINK  # the module registers the producer
 from engine.services.notify.smtp import TOTAL_TIMEOUT, SmtpConnection, SmtpUrlError, parse_smtp_url
 
 log = logging.getLogger("itsm.mail")
@@ -96,8 +98,9 @@ def send_due(ctx: ServiceContext, worker_name: str, batch: int = BATCH) -> int:
     flushed_at = time.monotonic()
     try:
         for mail in claimed:
+            sent = mail if broken is not None else with_signed_links(ctx, mail)
             outcomes.append(
-                (mail, broken if broken is not None else _send(connection, settings, mail))
+                (mail, broken if broken is not None else _send(connection, settings, sent))
             )
             if outcomes[-1][1] is not None and connection.client is None:
                 broken = outcomes[-1][1]
@@ -109,6 +112,31 @@ def send_due(ctx: ServiceContext, worker_name: str, batch: int = BATCH) -> int:
         if outcomes:
             record(ctx, outcomes)
     return len(claimed)
+
+
+def with_signed_links(ctx: ServiceContext, mail: ClaimedMail) -> ClaimedMail:
+    """A mail to a caller known only by address, with the signed links of its incident
+    made now (valid 30 days from the sending; the outbox row holds no token)."""
+    link = mail.context.get(SIGNED_LINK)
+    if not isinstance(link, dict):
+        return mail
+    urls = {
+        name: signed_url(
+            ctx.audit_key,
+            ctx.channels.base_url,
+            mail.incident_id,
+            str(link["address"]),
+            int(link["version"]),
+            ctx.now(),
+            part,
+        )
+        for name, part in (
+            ("incident_url", ""),
+            ("confirm_url", "confirmation"),
+            ("survey_url", "survey"),
+        )
+    }
+    return dataclasses.replace(mail, context={**mail.context, **urls})
 
 
 def _send(connection: SmtpConnection, settings: ChannelSettings, mail: ClaimedMail) -> str | None:
