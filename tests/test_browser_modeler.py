@@ -8,6 +8,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
+from engine.services.process.definitions import BUNDLED_PROCESS
 from tests.scenario import Scenario
 from tests.test_browser_e2e import DOCS, Desk, chromium, server  # noqa: F401  (fixtures)
 
@@ -52,6 +53,13 @@ def check(page: Page, outcome: str) -> None:
     expect(page.locator(f"#modeler[data-checked='{outcome}']")).to_have_count(1, timeout=20000)
 
 
+def bundled_field_count(task: str = "record_incident") -> int:
+    xml = BUNDLED_PROCESS.read_text(encoding="utf-8")
+    body = re.search(rf'<bpmn:userTask id="{task}".*?</bpmn:userTask>', xml, re.S)
+    assert body, task
+    return body.group(0).count("<camunda:formField ")
+
+
 def test_designer_edits_checks_fixes_and_deploys_a_form_field(chromium, server, api: Any) -> None:  # noqa: F811
     desk = Desk(chromium, server, api)
     page = desk.as_("designer")
@@ -65,7 +73,8 @@ def test_designer_edits_checks_fixes_and_deploys_a_form_field(chromium, server, 
     form_data.locator(
         ".bio-properties-panel-group-header-button.bio-properties-panel-add-entry"
     ).click()
-    new_field = "#bio-properties-panel-record_incident-formField-3"
+    # The panel numbers a task's fields from 0: the new one comes after the bundled ones.
+    new_field = f"#bio-properties-panel-record_incident-formField-{bundled_field_count()}"
     page.fill(f"{new_field}-formFieldID", "caller_location")
     page.fill(f"{new_field}-formFieldLabel", "Caller location")
     page.select_option(f"{new_field}-formFieldType", "string")
