@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import func, select
 
 from engine.domain.paging import Page, shown_total
@@ -16,7 +15,10 @@ from engine.persistence.models import Notification
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Forbidden
 from engine.services.incidents.visibility import load_visible
-from engine.services.notify import outbox  # noqa: F401  (registers the producer)
+from engine.services.notify import (
+    backlog,
+    outbox,  # noqa: F401  (registers the producer)
+)
 
 EXACT_UP_TO = 10_000
 
@@ -61,33 +63,14 @@ def incident_notifications(
         return MailPage([notification_json(row) for row in rows], total, exact)
 
 
-def backlog(ctx: ServiceContext) -> tuple[int, float | None]:
-    """How many mails are queued, and the age in seconds of the oldest (None: none)."""
-    with ctx.db.read() as session:
-        count, oldest = session.execute(
-            select(func.count(Notification.id), func.min(Notification.created_at)).where(
-                Notification.status == "queued"
-            )
-        ).one()
-    if not count or oldest is None:
-        return 0, None
-    if oldest.tzinfo is None:  # SQLite's aggregate skips the column's type
-        oldest = oldest.replace(tzinfo=ctx.now().tzinfo)
-    return int(count), max((ctx.now() - oldest).total_seconds(), 0.0)
-
-
 def backlog_exposition(ctx: ServiceContext) -> bytes:
     """The outbox gauges for /metrics, in the Prometheus text format."""
-    count, oldest_age = backlog(ctx)
-    registry = CollectorRegistry(auto_describe=True)
-    Gauge(
-        "itsm_mail_queued",
-        "Mails in the outbox waiting to be sent (first tries and retries).",
-        registry=registry,
-    ).set(count)
-    Gauge(
-        "itsm_mail_oldest_queued_age_seconds",
-        "Seconds since the oldest queued mail was queued (0 when none).",
-        registry=registry,
-    ).set(oldest_age or 0.0)
-    return generate_latest(registry)
+    return backlog.exposition(
+        ctx,
+        Notification,
+        ("itsm_mail_queued", "Mails in the outbox waiting to be sent (first tries and retries)."),
+        (
+            "itsm_mail_oldest_queued_age_seconds",
+            "Seconds since the oldest queued mail was queued (0 when none).",
+        ),
+    )

@@ -26,14 +26,14 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from engine.domain.webhook_hosts import WebhookTarget, WebhookUrlError, callable_addresses
 from engine.persistence.models import Webhook, WebhookDelivery
 from engine.services.context import ServiceContext
+from engine.services.notify import backlog
 from engine.services.notify.webhooks import DELIVERED, FAILED, QUEUED, check_target
 
 # Waits after the 1st, 2nd, ... failed attempt; after the last one the row fails.
@@ -269,36 +269,17 @@ def _shut(connection: http.client.HTTPConnection) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
-def backlog(ctx: ServiceContext) -> tuple[int, float | None]:
-    """Queued deliveries and the age in seconds of the oldest (None when none)."""
-    with ctx.db.read() as session:
-        count, oldest = session.execute(
-            select(func.count(), func.min(WebhookDelivery.created_at)).where(
-                WebhookDelivery.status == QUEUED
-            )
-        ).one()
-    if not count or oldest is None:
-        return int(count or 0), None
-    return int(count), max((ctx.now() - _aware(oldest)).total_seconds(), 0.0)
-
-
-def _aware(moment: datetime) -> datetime:
-    # func.min keeps the column's type, so this is aware; a naive one is UTC all the same.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def backlog_exposition(ctx: ServiceContext) -> bytes:
     """The webhook backlog gauges for /metrics, in the Prometheus text format."""
-    count, oldest_age = backlog(ctx)
-    registry = CollectorRegistry(auto_describe=True)
-    Gauge(
-        "itsm_webhook_deliveries_queued",
-        "Webhook deliveries waiting to be POSTed (first tries and retries).",
-        registry=registry,
-    ).set(count)
-    Gauge(
-        "itsm_webhook_oldest_queued_age_seconds",
-        "Seconds since the oldest queued webhook delivery was queued (0 when none).",
-        registry=registry,
-    ).set(oldest_age or 0.0)
-    return generate_latest(registry)
+    return backlog.exposition(
+        ctx,
+        WebhookDelivery,
+        (
+            "itsm_webhook_deliveries_queued",
+            "Webhook deliveries waiting to be POSTed (first tries and retries).",
+        ),
+        (
+            "itsm_webhook_oldest_queued_age_seconds",
+            "Seconds since the oldest queued webhook delivery was queued (0 when none).",
+        ),
+    )
