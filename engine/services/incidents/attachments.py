@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.domain.file_types import safe_filename, sniff_content_type
-from engine.domain.paging import EXACT_TOTAL_UP_TO, Page, shown_total
+from engine.domain.paging import Page
 from engine.persistence.blobs import BlobMissing
 from engine.persistence.models import Attachment, Incident
 from engine.services.audit import admin_events
@@ -37,6 +37,7 @@ from engine.services.incidents.audience import (
 from engine.services.incidents.event_log import EventLog
 from engine.services.incidents.views import attachment_view
 from engine.services.incidents.visibility import load_visible
+from engine.services.paging import counted, paged
 
 ATTACHMENT_ADDED = "attachment_added"
 
@@ -159,20 +160,10 @@ def list_attachments(
         condition = attachment_condition(audience)
         if condition is not None:
             query = query.where(condition)
-        counted = session.scalar(
-            select(func.count()).select_from(
-                query.with_only_columns(Attachment.id).limit(EXACT_TOTAL_UP_TO + 1).subquery()
-            )
-        )
-        rows = session.scalars(
-            query.order_by(Attachment.id).limit(page.limit).offset(page.offset)
-        ).all()
+        total = counted(session, query)
+        rows = session.scalars(paged(query.order_by(Attachment.id), page)).all()
         items = shown_attachments(session, audience, [attachment_view(r) for r in rows])
-    total, exact = shown_total(counted or 0)
-    answer: dict[str, Any] = {"items": items, "total": total}
-    if not exact:
-        answer["total_exact"] = False
-    return answer
+    return {"items": items, **total.fields()}
 
 
 def shown_attachments(

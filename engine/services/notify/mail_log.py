@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from engine.domain.paging import Page, shown_total
+from engine.domain.paging import Page
 from engine.domain.roles import STAFF_ROLES
 from engine.persistence.models import Notification
 from engine.services.context import Actor, ServiceContext
@@ -19,8 +19,7 @@ from engine.services.notify import (
     backlog,
     outbox,  # noqa: F401  (registers the producer)
 )
-
-EXACT_UP_TO = 10_000
+from engine.services.paging import counted, paged
 
 
 @dataclass(frozen=True)
@@ -54,13 +53,9 @@ def incident_notifications(
     with ctx.db.read() as session:
         load_visible(session, actor, incident_id)
         query = select(Notification).where(Notification.incident_id == incident_id)
-        capped = query.with_only_columns(Notification.id).limit(EXACT_UP_TO + 1).subquery()
-        counted = int(session.scalar(select(func.count()).select_from(capped)) or 0)
-        rows = session.scalars(
-            query.order_by(Notification.id).limit(page.limit).offset(page.offset)
-        ).all()
-        total, exact = shown_total(counted)
-        return MailPage([notification_json(row) for row in rows], total, exact)
+        total = counted(session, query)
+        rows = session.scalars(paged(query.order_by(Notification.id), page)).all()
+        return MailPage([notification_json(row) for row in rows], total.shown, total.exact)
 
 
 def backlog_exposition(ctx: ServiceContext) -> bytes:

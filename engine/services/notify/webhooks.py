@@ -14,10 +14,10 @@ import socket
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.domain.paging import EXACT_TOTAL_UP_TO, parse_page, shown_total
+from engine.domain.paging import parse_page
 from engine.domain.webhook_hosts import (
     WebhookTarget,
     WebhookUrlError,
@@ -29,6 +29,7 @@ from engine.services.audit import admin_events
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Forbidden, Invalid, NotFound
 from engine.services.notify.committed import Written, produce_at_commit
+from engine.services.paging import counted, paged
 
 # The incident event types the app writes (grep `.add(` on EventLog in
 # engine/services), and those contract Part 2 adds; a webhook subscribes to some.
@@ -158,15 +159,10 @@ def list_webhooks(ctx: ServiceContext, admin: Actor, args: dict[str, str]) -> di
     if errors:
         raise Invalid("invalid query", errors)
     with ctx.db.read() as session:
-        counted = session.scalar(
-            select(func.count()).select_from(
-                select(Webhook.id).limit(EXACT_TOTAL_UP_TO + 1).subquery()
-            )
-        )
-        rows = session.scalars(
-            select(Webhook).order_by(Webhook.id.desc()).limit(page.limit).offset(page.offset)
-        ).all()
-        return _paged([webhook_view(r) for r in rows], int(counted or 0))
+        query = select(Webhook)
+        total = counted(session, query)
+        rows = session.scalars(paged(query.order_by(Webhook.id.desc()), page)).all()
+        return {"items": [webhook_view(r) for r in rows], **total.fields()}
 
 
 def get_webhook(ctx: ServiceContext, admin: Actor, webhook_id: int) -> dict[str, Any]:
@@ -211,30 +207,10 @@ def list_deliveries(
     with ctx.db.read() as session:
         if session.get(Webhook, webhook_id) is None:
             raise NotFound(f"webhook {webhook_id} not found")
-        counted = session.scalar(
-            select(func.count()).select_from(
-                select(WebhookDelivery.id)
-                .where(WebhookDelivery.webhook_id == webhook_id)
-                .limit(EXACT_TOTAL_UP_TO + 1)
-                .subquery()
-            )
-        )
-        rows = session.scalars(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.webhook_id == webhook_id)
-            .order_by(WebhookDelivery.id.desc())
-            .limit(page.limit)
-            .offset(page.offset)
-        ).all()
-        return _paged([delivery_view(r) for r in rows], int(counted or 0))
-
-
-def _paged(items: list[dict[str, Any]], counted: int) -> dict[str, Any]:
-    total, exact = shown_total(counted)
-    answer: dict[str, Any] = {"items": items, "total": total}
-    if not exact:
-        answer["total_exact"] = False
-    return answer
+        query = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
+        total = counted(session, query)
+        rows = session.scalars(paged(query.order_by(WebhookDelivery.id.desc()), page)).all()
+        return {"items": [delivery_view(r) for r in rows], **total.fields()}
 
 
 def _iso(value: datetime | None) -> str | None:

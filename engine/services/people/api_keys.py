@@ -13,14 +13,15 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
-from engine.domain.paging import EXACT_TOTAL_UP_TO, parse_page, shown_total
+from engine.domain.paging import parse_page
 from engine.domain.roles import INTEGRATION
 from engine.persistence.models import ApiKey, User, UserRole
 from engine.services.audit import admin_events
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Forbidden, Invalid, NotFound, Unauthorized
+from engine.services.paging import counted, paged
 
 KEY_PREFIX = "itsm_key_"
 NAME_LIMIT = 100
@@ -128,19 +129,10 @@ def list_keys(ctx: ServiceContext, admin: Actor, args: dict[str, str]) -> dict[s
     if errors:
         raise Invalid("invalid query", errors)
     with ctx.db.read() as session:
-        counted = session.scalar(
-            select(func.count()).select_from(
-                select(ApiKey.id).limit(EXACT_TOTAL_UP_TO + 1).subquery()
-            )
-        )
-        rows = session.scalars(
-            select(ApiKey).order_by(ApiKey.id.desc()).limit(page.limit).offset(page.offset)
-        ).all()
-        total, exact = shown_total(int(counted or 0))
-        answer: dict[str, Any] = {"items": [key_view(r) for r in rows], "total": total}
-        if not exact:
-            answer["total_exact"] = False
-        return answer
+        query = select(ApiKey)
+        total = counted(session, query)
+        rows = session.scalars(paged(query.order_by(ApiKey.id.desc()), page)).all()
+        return {"items": [key_view(r) for r in rows], **total.fields()}
 
 
 def revoke_key(ctx: ServiceContext, admin: Actor, key_id: int) -> dict[str, Any]:

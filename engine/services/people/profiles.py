@@ -14,12 +14,13 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.domain.paging import EXACT_TOTAL_UP_TO, parse_page, shown_total
+from engine.domain.paging import parse_page
 from engine.domain.roles import STAFF_ROLES
 from engine.persistence.models import User
 from engine.services.audit import admin_events
 from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid
+from engine.services.paging import counted, paged
 
 LANGUAGES = ("zh_Hant_TW", "en")
 EMAIL_MAX = 254
@@ -177,24 +178,10 @@ def search_callers(ctx: ServiceContext, actor: Actor, args: Mapping[str, object]
     )
     condition = and_(User.active.is_(True), matches)
     with ctx.db.read() as session:
-        counted = session.scalar(
-            select(func.count()).select_from(
-                select(User.id).where(condition).limit(EXACT_TOTAL_UP_TO + 1).subquery()
-            )
-        )
-        total, exact = shown_total(counted or 0)
-        rows = session.scalars(
-            select(User)
-            .where(condition)
-            .order_by(User.username)
-            .limit(page.limit)
-            .offset(page.offset)
-        )
+        statement = select(User).where(condition)
+        total = counted(session, statement)
+        rows = session.scalars(paged(statement.order_by(User.username), page))
         items = [
-            {"username": u.username, "display_name": u.display_name, "email": u.email}
-            for u in rows
+            {"username": u.username, "display_name": u.display_name, "email": u.email} for u in rows
         ]
-    answer: dict[str, Any] = {"items": items, "total": total}
-    if not exact:
-        answer["total_exact"] = False
-    return answer
+    return {"items": items, **total.fields()}
