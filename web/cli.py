@@ -20,7 +20,7 @@ from engine.services.audit import verify as audit_verify
 from engine.services.context import ServiceContext
 from engine.services.errors import Conflict, Invalid
 from engine.services.intake.inbound import MAX_MESSAGE_BYTES
-from engine.services.ops import backup
+from engine.services.ops import backup, restore
 from engine.services.ops.channels import ChannelWorkers
 from engine.services.ops.worker import TimerWorker
 from engine.services.people import users
@@ -311,7 +311,7 @@ def _backup(args: argparse.Namespace) -> int:
 
 def _restore(args: argparse.Namespace) -> int:
     context = ServiceContext(db=Database(Settings().database_url))
-    summary = backup.restore_backup(context, args.file, _attachment_dir())
+    summary = restore.restore_backup(context, args.file, _attachment_dir())
     print(
         f"itsm: restored {args.file} into {summary.database} ({summary.method}, schema "
         f"{summary.revision}, now {summary.head}; {sum(summary.tables.values())} rows in "
