@@ -205,3 +205,21 @@ def test_without_a_trusted_proxy_forwarded_headers_are_dropped(serving):
     assert seen["wsgi.url_scheme"] == "http"
     assert seen["REMOTE_ADDR"] == "127.0.0.1"
     assert seen["HTTP_X_FORWARDED_PROTO"] is None
+
+
+def test_a_channel_setting_that_is_not_a_number_is_named_without_a_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "web.cli", "serve", "--port", str(free_port())],
+        cwd=ROOT,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "ITSM_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+            "ITSM_ATTACHMENT_MAX_BYTES": "ten megabytes",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "ITSM_ATTACHMENT_MAX_BYTES" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -30,7 +30,7 @@ from engine.workflow.definitions import DefinitionInvalid, compile_definition
 from engine.workflow.serialization import StateSerializer
 from web.logs import LogConfigError, configure_logging
 from web.server import ServerConfigError, ServerSettings, create_server, raise_open_files_limit
-from web.settings import Settings
+from web.settings import SettingError, Settings
 
 DEMO_ROLES = {
     "reporter": ["reporter"],
@@ -61,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
             for problem in exc.details:
                 print(f"  {_format_problem(args, problem)}", file=sys.stderr)
         return 2
-    except AuditKeyError as exc:
-        # A short ITSM_AUDIT_KEY or an unreadable key file: a setting to fix, not a crash.
+    except (AuditKeyError, SettingError) as exc:
+        # A short ITSM_AUDIT_KEY, an unreadable key file, an ITSM_* value that is not a
+        # number: a setting to fix (the message names it), not a crash.
         print(f"itsm: {exc}", file=sys.stderr)
         return 2
 
