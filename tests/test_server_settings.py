@@ -207,19 +207,27 @@ def test_without_a_trusted_proxy_forwarded_headers_are_dropped(serving):
     assert seen["HTTP_X_FORWARDED_PROTO"] is None
 
 
-def test_a_channel_setting_that_is_not_a_number_is_named_without_a_traceback(tmp_path):
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ITSM_ATTACHMENT_MAX_BYTES", "ten megabytes"),
+        ("ITSM_SMTP_URL", "ftp://mail.example.org"),
+        ("ITSM_IMAP_URL", "imap://mail.example.org/INBOX"),
+    ],
+)
+def test_an_unusable_channel_setting_is_named_before_starting(tmp_path, name, value):
     result = subprocess.run(
         [sys.executable, "-m", "web.cli", "serve", "--port", str(free_port())],
         cwd=ROOT,
         env={
             "PATH": "/usr/bin:/bin",
             "ITSM_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
-            "ITSM_ATTACHMENT_MAX_BYTES": "ten megabytes",
+            name: value,
         },
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 2
-    assert "ITSM_ATTACHMENT_MAX_BYTES" in result.stderr
+    assert result.stderr.startswith(f"itsm: {name}")
     assert "Traceback" not in result.stderr

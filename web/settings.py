@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.persistence.db import default_sqlite_url
 from engine.services.context import DEFAULT_ATTACHMENT_MAX_BYTES, ChannelSettings
+from engine.services.intake.imap_poll import ImapUrlError, parse_imap_url
+from engine.services.notify.smtp import SmtpUrlError, parse_smtp_url
 
 INSTANCE_DIR = Path(os.environ.get("ITSM_INSTANCE_DIR", Path.cwd() / "instance"))
 
@@ -52,16 +55,29 @@ def _positive_int(name: str, default: int) -> int:
     return value
 
 
+def _checked_url(name: str, parse: Callable[[str], object], error: type[ValueError]) -> str:
+    """The URL setting as given, refused at start-up (naming it) when it cannot be used,
+    rather than at every pass of its loop."""
+    url = os.environ.get(name, "").strip()
+    if url:
+        try:
+            parse(url)
+        except error as problem:
+            text = str(problem)
+            raise SettingError(text if text.startswith(name) else f"{name}: {text}") from None
+    return url
+
+
 def channel_settings_from_env() -> ChannelSettings:
     """ITSM_SMTP_URL, ITSM_MAIL_FROM, ITSM_BASE_URL, ITSM_IMAP_URL,
     ITSM_INBOUND_AUTHSERV_ID, ITSM_INBOUND_DOMAINS, ITSM_WEBHOOK_ALLOWED_HOSTS,
     ITSM_ATTACHMENT_DIR, ITSM_ATTACHMENT_MAX_BYTES."""
     defaults = ChannelSettings()
     return ChannelSettings(
-        smtp_url=os.environ.get("ITSM_SMTP_URL", "").strip(),
+        smtp_url=_checked_url("ITSM_SMTP_URL", parse_smtp_url, SmtpUrlError),
         mail_from=os.environ.get("ITSM_MAIL_FROM", "").strip() or defaults.mail_from,
         base_url=(os.environ.get("ITSM_BASE_URL", "").strip() or defaults.base_url).rstrip("/"),
-        imap_url=os.environ.get("ITSM_IMAP_URL", "").strip(),
+        imap_url=_checked_url("ITSM_IMAP_URL", parse_imap_url, ImapUrlError),
         inbound_authserv_id=os.environ.get("ITSM_INBOUND_AUTHSERV_ID", "").strip(),
         inbound_domains=tuple(d.lower() for d in _listed("ITSM_INBOUND_DOMAINS")),
         webhook_allowed_hosts=tuple(h.lower() for h in _listed("ITSM_WEBHOOK_ALLOWED_HOSTS")),
