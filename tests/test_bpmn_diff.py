@@ -172,13 +172,9 @@ def test_renaming_or_reordering_enum_values_is_form_layout() -> None:
 
 
 def test_making_a_text_box_multiline_is_form_layout() -> None:
-    field = '<camunda:formField id="reassign_to" label="Reassign to (level-2 username)"'
-    new = edit(
-        f'{field} type="string" />',
-        f'{field} type="string">'
-        '<camunda:properties><camunda:property id="multiline" value="true" /></camunda:properties>'
-        "</camunda:formField>",
-    )
+    # The field's properties hold its zh-Hant label (issue 11): add one next to it.
+    label = '<camunda:property id="label@zh_Hant_TW" value="轉派給（二線工程師的使用者名稱）" />'
+    new = edit(label, label + '<camunda:property id="multiline" value="true" />')
     change = only_change(diff_definitions(BPMN, new), "level2_investigation")
     assert change.aspects == ("form_layout",)
 

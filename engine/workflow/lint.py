@@ -44,6 +44,7 @@ from engine.workflow.bounds import (
 from engine.workflow.safe_xml import UnsafeXmlError, parse_bpmn_xml
 from engine.workflow.sandbox import SandboxViolation, check_source
 from engine.workflow.sandbox.checks import SAFE_BUILTIN_NAMES
+from engine.workflow.translations import split_property
 
 # lxml ships no type stubs here, so this is Any to mypy; it documents intent.
 Element: TypeAlias = etree._Element
@@ -660,7 +661,15 @@ def _read_constraint(draft: _FieldDraft, constraint: Element) -> None:
 def _read_property(draft: _FieldDraft, prop: Element) -> None:
     name = str(prop.get("id", ""))
     value = prop.get("value")
-    if name not in ALLOWED_FIELD_PROPERTIES:
+    translation = split_property(name)
+    if translation is not None:
+        # The field's label and option names in a language (engine/workflow/translations).
+        if translation[0] != "label" and not translation[0].startswith("option:"):
+            draft.problems.append(
+                f"property {name!r}: a field translates only label@<language> "
+                "and option:<option id>@<language>"
+            )
+    elif name not in ALLOWED_FIELD_PROPERTIES:
         allowed = ", ".join(ALLOWED_FIELD_PROPERTIES)
         draft.problems.append(f"property {name!r} is not allowed; use one of: {allowed}")
     elif name in draft.values:

@@ -18,6 +18,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -38,12 +39,13 @@ from engine.services.incidents import commands as use_cases
 from engine.services.incidents import export, pages
 from engine.services.incidents.callers import caller_card
 from engine.services.incidents.commands import CHANNELS
+from engine.services.incidents.diagram_texts import incident_texts
 from engine.services.incidents.form_labels import CLASSIFY_TASK, FormLabels, form_labels
 from web.security import outsider_diagram_xml
 from web.ui import labels
 from web.ui.filters import local_time
 from web.ui.session import actor, roles_required, services
-from web.ui.tasks import field_label, option_label
+from web.ui.tasks import field_label, option_label, page_language, use_diagram_texts
 
 incidents_blueprint = Blueprint("incidents", __name__)
 
@@ -93,10 +95,15 @@ SORT_LABELS = {
 
 
 def element_label(element_id: str | None, fallback: str | None = None) -> str:
-    """A BPMN element's name from the catalog (`element:<id>`, or the task pages'
-    `task:<id>`), else its BPMN name."""
+    """A BPMN element's name: the diagram's own translation (the page's incident's
+    version), else the catalog (`element:<id>`, or the task pages' `task:<id>`), else its
+    BPMN name."""
     if not element_id:
         return fallback or "—"
+    texts = g.get("diagram_texts")
+    shown = texts.text(element_id, "name", page_language()) if texts is not None else None
+    if shown:
+        return shown
     for key in (f"element:{element_id}", f"task:{element_id}"):
         translated = _(key)
         if translated and translated != key:
@@ -289,6 +296,7 @@ def render_show(
         context["history"] = [_plain_event(e) for e in data["events"]]
         return render_template("incidents/mine.html", **context)
     forms = form_labels(services(), me, incident_id)
+    use_diagram_texts(incident_texts(services(), me, incident_id))
     context["timeline"] = [
         _timeline_entry(e, data["task_labels"], forms) for e in data["events"]
     ]
@@ -565,6 +573,10 @@ def _value_text(value: Any) -> str:
 
 def _diagram_label(kind: str, element_id: str, name: str) -> str:
     if kind == "lane":
+        texts = g.get("diagram_texts")
+        own = texts.translated.get((element_id, "name"), {}) if texts is not None else {}
+        if page_language() in own:
+            return own[page_language()]
         return labels.role_label(name) if name in labels.ROLES else name
     return element_label(element_id, name)
 
@@ -573,6 +585,7 @@ def _diagram_label(kind: str, element_id: str, name: str) -> str:
 @login_required
 def diagram(incident_id: int) -> Response:
     me = actor()
+    use_diagram_texts(incident_texts(services(), me, incident_id))
     data = pages.diagram(services(), me, incident_id, _diagram_label)
     if not me.has_any(STAFF_ROLES):
         # A reporter or a vendor sees the shapes and where the incident is, not the

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy.orm.exc import StaleDataError
@@ -20,6 +21,12 @@ from werkzeug.wrappers import Response
 from engine.domain.roles import LANE_ROLES
 from engine.services.errors import Conflict, Invalid
 from engine.services.incidents import commands as incident_cases
+from engine.services.incidents.diagram_texts import (
+    DIAGRAM_LANGUAGE,
+    DiagramTexts,
+    incident_texts,
+    texts_of_incidents,
+)
 from engine.services.people.users import usernames_with_role
 from engine.services.tasks import commands as task_cases
 from engine.services.tasks import inbox as inbox_cases
@@ -34,7 +41,7 @@ TRUE_TEXTS = ("true", "on", "1")
 FALSE_TEXTS = ("false", "0")
 
 
-# -- labels from the catalog, falling back to the BPMN ------------------------------------
+# -- labels from the diagram's own translations, else the catalog, else the BPMN -----------
 
 
 def _catalog(key: str, fallback: str | None) -> str:
@@ -42,24 +49,52 @@ def _catalog(key: str, fallback: str | None) -> str:
     return text if text and text != key else (fallback or "")
 
 
+def use_diagram_texts(texts: DiagramTexts | None) -> None:
+    """The process version whose texts this request's page shows (one incident's)."""
+    g.diagram_texts = texts
+
+
+def page_language() -> str:
+    return str(get_locale() or DIAGRAM_LANGUAGE)
+
+
+def diagram_text(
+    texts: DiagramTexts | None, element_id: str, what: str, catalog_key: str, fallback: str | None
+) -> str:
+    """The diagram's text in the page language; the catalog only for a text the diagram
+    has no translation of (older versions, elements a designer has not translated)."""
+    texts = texts if texts is not None else g.get("diagram_texts")
+    if texts is not None:
+        shown = texts.text(element_id, what, page_language())
+        if shown:
+            return shown
+    return _catalog(catalog_key, fallback)
+
+
 @tasks_blueprint.app_template_global()
-def task_label(task_name: str, bpmn_label: str | None = None) -> str:
-    return _catalog(f"task:{task_name}", bpmn_label) or task_name
+def task_label(
+    task_name: str, bpmn_label: str | None = None, texts: DiagramTexts | None = None
+) -> str:
+    return diagram_text(texts, task_name, "name", f"task:{task_name}", bpmn_label) or task_name
 
 
 @tasks_blueprint.app_template_global()
 def field_label(task: str, field_id: str, bpmn_label: str | None = None) -> str:
-    return _catalog(f"field:{task}:{field_id}", bpmn_label) or field_id
+    return (
+        diagram_text(None, task, f"label:{field_id}", f"field:{task}:{field_id}", bpmn_label)
+        or field_id
+    )
 
 
 @tasks_blueprint.app_template_global()
 def option_label(task: str, field: str, option_id: str, bpmn_name: str | None = None) -> str:
-    return _catalog(f"option:{task}:{field}:{option_id}", bpmn_name) or option_id
+    what, key = f"option:{field}:{option_id}", f"option:{task}:{field}:{option_id}"
+    return diagram_text(None, task, what, key, bpmn_name) or option_id
 
 
 @tasks_blueprint.app_template_global()
 def instructions(task: str, bpmn_documentation: str | None = None) -> str:
-    return _catalog(f"doc:{task}", bpmn_documentation) or ""
+    return diagram_text(None, task, "documentation", f"doc:{task}", bpmn_documentation) or ""
 
 
 @tasks_blueprint.app_template_global()
@@ -156,6 +191,10 @@ def inbox() -> str | tuple[str, int]:
         query = inbox_cases.InboxQuery()
         result = {"items": [], "total": 0, "page": 1, "pages": 1,
                   "per_page": inbox_cases.PAGE_SIZE}
+    # Each task's name from its own incident's process version.
+    texts = texts_of_incidents(ctx, [item["incident_id"] for item in result["items"]])
+    for item in result["items"]:
+        item["texts"] = texts.get(item["incident_id"])
 
     def inbox_url(**changes: Any) -> str:
         params = query.as_params()
@@ -259,6 +298,7 @@ def _task_page(
     now = ctx.now()
     incident = incident_cases.get_incident(ctx, me, task["incident_id"])
     labels = inbox_cases.task_labels(ctx, me, task["incident_id"])
+    use_diagram_texts(incident_texts(ctx, me, task["incident_id"]))
     ready = task.get("state") == "ready"
     claimed_by = task.get("claimed_by")
     free_for_me = ready and claimed_by in (None, me.username)
