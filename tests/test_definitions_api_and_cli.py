@@ -89,7 +89,8 @@ def test_hostile_or_broken_bpmn_is_422_and_nothing_deployed(api, body, fragment)
     payload = response.get_json()
     assert isinstance(payload["details"], list) and payload["details"]
     problem = payload["details"][0]
-    assert set(problem) == {"element", "line", "message"}
+    assert set(problem) == {"element", "line", "message", "level"}
+    assert problem["level"] == "error"
     assert fragment in str(payload["details"])
     assert "root:" not in str(payload)  # nothing of /etc/passwd leaks
     assert len(api.ok(api.get("desk", "/process-definitions"))) == 1

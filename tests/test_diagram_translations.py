@@ -12,7 +12,10 @@ import re
 from html import unescape
 from typing import Any
 
+from engine.domain.roles import LANE_ROLES
+from engine.domain.script_helpers import HELPER_NAMES
 from engine.services.process.definitions import BUNDLED_PROCESS, deploy_as
+from engine.workflow.lint import ERROR, WARNING, LintProblem, lint_bytes
 from engine.workflow.translations import DiagramTexts, diagram_texts, split_property
 from tests.conftest import Browser
 from tests.scenario import Scenario
@@ -144,9 +147,13 @@ def test_a_renamed_step_shows_in_both_languages_and_old_incidents_keep_their_nam
         old_page = page(browser.get(f"/tasks/{old.task_id('initial_handling')}"))
         assert heading(old_page) == old_name
         assert old_label in old_page and new_label not in old_page
-        # The incident page's task list too.
+        # The incident page's task list and its diagram too.
         incident_page = page(browser.get(f"/incidents/{new.id}"))
         assert new_name in incident_page
+        diagram = browser.get(f"/incidents/{new.id}/diagram.json").get_json()["xml"]
+        assert f'name="{new_name}"' in diagram
+        old_diagram = browser.get(f"/incidents/{old.id}/diagram.json").get_json()["xml"]
+        assert f'name="{old_name}"' in old_diagram and new_name not in old_diagram
 
 
 def test_the_history_shows_the_renamed_option_of_its_version(api: Any, app: Any, ctx: Any) -> None:
@@ -163,3 +170,89 @@ def test_the_history_shows_the_renamed_option_of_its_version(api: Any, app: Any,
     html = page(signed_in(app, "l2", ZH).get(f"/incidents/{scenario.id}"))
     assert "交給三線專家" in html
     assert "升級至三線" not in html
+
+
+# -- lint warns where a translation the others have is missing -------------------------------
+
+
+def lint(xml: str) -> list[LintProblem]:
+    return lint_bytes(xml.encode("utf-8"), helper_names=HELPER_NAMES, roles=LANE_ROLES)
+
+
+def without(text: str, xml: str = BUNDLED) -> str:
+    assert xml.count(text) == 1, text
+    return xml.replace(text, "")
+
+
+def test_the_bundled_diagram_is_fully_translated() -> None:
+    assert lint(BUNDLED) == []
+
+
+def test_a_step_without_the_chinese_name_the_others_have_is_a_warning() -> None:
+    xml = without('<camunda:property name="name@zh_Hant_TW" value="初步處理" />')
+    assert lint(xml) == [
+        LintProblem(
+            "initial_handling",
+            lint(xml)[0].line,
+            "userTask 'initial_handling' has no name@zh_Hant_TW translation, "
+            "which other elements of the process have",
+            WARNING,
+        )
+    ]
+
+
+def test_a_field_label_and_an_option_without_translation_are_warnings() -> None:
+    xml = without('<camunda:property id="label@zh_Hant_TW" value="轉派理由" />')
+    option = '<camunda:property id="option:escalate_level3@zh_Hant_TW" value="升級至三線" />'
+    xml = without(option, xml)
+    problems = lint(xml)
+    assert [(p.element, p.level) for p in problems] == [("level2_investigation", WARNING)] * 2
+    messages = sorted(p.message for p in problems)
+    assert "(form field 'level2_outcome') has no option:escalate_level3@zh_Hant_TW" in messages[0]
+    assert "(form field 'reassign_reason') has no label@zh_Hant_TW" in messages[1]
+
+
+def test_a_language_only_one_element_has_asks_for_it_everywhere() -> None:
+    xml = BUNDLED.replace(
+        '<camunda:property name="name@zh_Hant_TW" value="初步處理" />',
+        '<camunda:property name="name@zh_Hant_TW" value="初步處理" />'
+        '<camunda:property name="name@en" value="First look" />',
+    )
+    problems = lint(xml)
+    assert problems and all(p.level == WARNING for p in problems)
+    assert all("name@en" in p.message for p in problems)
+    assert "initial_handling" not in [p.element for p in problems]
+    assert {"record_incident", "lane_level2", "incident_management"} <= {
+        p.element for p in problems
+    }
+
+
+def test_an_unknown_field_translation_is_an_error() -> None:
+    xml = BUNDLED.replace(
+        '<camunda:property id="label@zh_Hant_TW" value="轉派理由" />',
+        '<camunda:property id="hint@zh_Hant_TW" value="說明" />',
+    )
+    errors = [p for p in lint(xml) if p.level == ERROR]
+    assert len(errors) == 1 and "hint@zh_Hant_TW" in errors[0].message
+
+
+def test_warnings_are_shown_in_the_check_and_do_not_stop_the_deployment(api: Any) -> None:
+    xml = without('<camunda:property name="name@zh_Hant_TW" value="初步處理" />')
+    response = api.client.open(
+        "/api/v1/process-drafts",
+        method="POST",
+        data=xml.encode("utf-8"),
+        headers={
+            "Authorization": f"Bearer {api.tokens['designer']}",
+            "Content-Type": "application/xml",
+        },
+    )
+    assert response.status_code == 201, response.get_json()
+    draft = response.get_json()
+    report = api.ok(api.get("designer", f"/process-drafts/{draft['id']}/problems"))
+    assert report["deployable"] is True
+    assert [(p["element"], p["level"]) for p in report["problems"]] == [
+        ("initial_handling", "warning")
+    ]
+    deployed = api.post("designer", f"/process-drafts/{draft['id']}/deploy", {"note": "w"})
+    assert deployed.status_code == 201, deployed.get_json()

@@ -16,7 +16,7 @@ from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from engine.domain.forms import FieldOption, FieldSpec, FormSpec
-from engine.workflow.lint import LintProblem, lint_bpmn
+from engine.workflow.lint import ERROR, LintProblem, lint_bpmn
 from engine.workflow.safe_xml import UnsafeXmlError, parse_bpmn_xml
 from engine.workflow.serialization import StateSerializer
 
@@ -44,6 +44,8 @@ class CompiledDefinition:
     key: str
     spec_json: str
     user_tasks: dict[str, UserTaskSpec]
+    # Lint warnings: shown in the modeler's check, never a reason to refuse the version.
+    warnings: tuple[LintProblem, ...] = ()
 
 
 def compile_definition(
@@ -58,8 +60,9 @@ def compile_definition(
     except UnsafeXmlError as exc:
         raise DefinitionInvalid([LintProblem(None, exc.line, str(exc))]) from exc
     problems = lint_bpmn(tree, helper_names=helper_names, roles=roles)
-    if problems:
-        raise DefinitionInvalid(problems)
+    errors = [p for p in problems if p.level == ERROR]
+    if errors:
+        raise DefinitionInvalid(errors)
     parser = CamundaParser()
     try:
         parser.add_bpmn_xml(tree, filename="definition.bpmn")
@@ -85,6 +88,7 @@ def compile_definition(
             for candidate in (spec, *subprocess_specs.values())
             for element_id, task in user_task_specs(candidate).items()
         },
+        warnings=tuple(p for p in problems if p.level != ERROR),
     )
 
 

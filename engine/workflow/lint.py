@@ -221,11 +221,17 @@ MAX_OVERLAP_PROBLEMS = 50
 LANE_TOLERANCE = 1.0
 
 
+ERROR = "error"
+# A warning is shown in the modeler's check but never stops a deployment.
+WARNING = "warning"
+
+
 @dataclass(frozen=True)
 class LintProblem:
     element: str | None
     line: int | None
     message: str
+    level: str = ERROR
 
 
 # --- element helpers ---------------------------------------------------------------------------
@@ -1370,6 +1376,71 @@ def rule_diagram(ctx: LintContext) -> Iterator[LintProblem]:
 # --- entry points ---------------------------------------------------------------------------------
 
 
+# --- translations ------------------------------------------------------------------------------
+
+
+_FORM_FIELDS = (
+    f"{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_NS}}}formData/{{{CAMUNDA_NS}}}formField"
+)
+
+
+def rule_translations(ctx: LintContext) -> Iterator[LintProblem]:
+    """Warn where a text lacks a language the same kind of text has elsewhere in the
+    process (every task is named in zh-Hant but a new one is not): the page would show
+    that one in the diagram's own language."""
+    for process in ctx.executable_processes:
+        named = [process, *_descendants(process, ["lane", "sequenceFlow", *FLOW_NODE_TAGS])]
+        groups: dict[str, list[tuple[Element, str, str, frozenset[str]]]] = defaultdict(list)
+        for element in named:
+            found = _translations(element)
+            if element.get("name"):
+                groups["name"].append((element, "name", "", found.get("name", frozenset())))
+            # Only a user task's instructions are shown (on its page).
+            if _is(element, "userTask") and _text(
+                element.find(f"{{{BPMN_NS}}}documentation")
+            ).strip():
+                documentation = found.get("documentation", frozenset())
+                groups["documentation"].append((element, "documentation", "", documentation))
+            for form_field in element.iterfind(_FORM_FIELDS):
+                field_found = _translations(form_field)
+                field_id = str(form_field.get("id", ""))
+                where = f" (form field {field_id!r})"
+                groups["label"].append(
+                    (element, "label", where, field_found.get("label", frozenset()))
+                )
+                for value in _descendants(form_field, ["value"], CAMUNDA_NS):
+                    what = f"option:{value.get('id', '')}"
+                    groups["option"].append(
+                        (element, what, where, field_found.get(what, frozenset()))
+                    )
+        for entries in groups.values():
+            wanted = frozenset().union(*(languages for *_, languages in entries))
+            for element, what, where, languages in entries:
+                for language in sorted(wanted - languages):
+                    yield LintProblem(
+                        element.get("id"),
+                        element.sourceline,
+                        f"{_describe(element)}{where} has no {what}@{language} translation, "
+                        "which other elements of the process have",
+                        WARNING,
+                    )
+
+
+def _translations(element: Element) -> dict[str, frozenset[str]]:
+    """what → languages of the translation properties directly on `element` (an element's
+    extensionElements, or a form field's own properties)."""
+    holder = element if _local(element, CAMUNDA_NS) else element.find(
+        f"{{{BPMN_NS}}}extensionElements"
+    )
+    found: dict[str, set[str]] = defaultdict(set)
+    if holder is not None:
+        for prop in holder.iterfind(f"{{{CAMUNDA_NS}}}properties/{{{CAMUNDA_NS}}}property"):
+            parts = split_property(str(prop.get("name") or prop.get("id") or ""))
+            if parts is not None:
+                found[parts[0]].add(parts[1])
+    return {what: frozenset(languages) for what, languages in found.items()}
+
+
 RULES: list[Rule] = [
     rule_text_bounds,
     rule_reserved_ids,
@@ -1385,6 +1456,7 @@ RULES: list[Rule] = [
     rule_gateways,
     rule_graph,
     rule_diagram,
+    rule_translations,
 ]
 
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from flask import Response, jsonify, request
 
+from engine.services.process import definitions
 from engine.services.process import drafts as use_cases
 from engine.services.revision import what_if as replay
 from web.api import api_blueprint
@@ -102,7 +103,7 @@ def save_draft(draft_id: int) -> Response:
 )
 def draft_problems(draft_id: int) -> Response:
     problems = use_cases.validate_draft(services(), current_actor(), draft_id)
-    return jsonify({"problems": problems, "deployable": not problems})
+    return jsonify({"problems": problems, "deployable": definitions.deployable(problems)})
 
 
 @api_blueprint.post("/process-drafts/<int:draft_id>/deploy")

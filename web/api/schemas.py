@@ -95,8 +95,11 @@ _BPMN_PROBLEM = answer(
         "element": nullable(STRING),
         "line": nullable(INTEGER),
         "message": STRING,
+        "level": {"type": "string", "enum": ["error", "warning"]},
     },
-    description="One problem of a BPMN document, on its element and line when known.",
+    optional=("level",),
+    description="One problem of a BPMN document, on its element and line when known; a "
+    "warning (a missing translation) does not stop a deployment.",
 )
 _ERROR = answer(
     {

@@ -109,6 +109,9 @@ async function start() {
     problems.forEach((problem) => {
       const item = document.createElement("li");
       item.textContent = (problem.element ? problem.element + ": " : "") + problem.message;
+      // A warning (a missing translation) does not stop the deployment.
+      const warning = problem.level === "warning";
+      if (warning) item.className = "warning";
       item.dataset.element = problem.element || "";
       list.appendChild(item);
       const element = problem.element && registry.get(problem.element);
@@ -116,7 +119,7 @@ async function start() {
       canvas.addMarker(problem.element, "has-problem");
       pinned.push(problem.element);
       const badge = document.createElement("div");
-      badge.className = "problem-badge";
+      badge.className = warning ? "problem-badge warning" : "problem-badge";
       badge.title = problem.message;
       badge.textContent = "!";
       modeler.get("overlays").add(problem.element, "problem", {

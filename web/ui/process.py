@@ -218,7 +218,7 @@ def save(draft_id: int) -> Response:
 @roles_required(*READERS)
 def problems(draft_id: int) -> Response:
     found = drafts.validate_draft(services(), actor(), draft_id)
-    return jsonify({"problems": found, "deployable": not found})
+    return jsonify({"problems": found, "deployable": definitions.deployable(found)})
 
 
 @process_blueprint.post("/drafts/<int:draft_id>/deploy")

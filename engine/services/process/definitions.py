@@ -19,7 +19,7 @@ from engine.services.context import Actor, ServiceContext
 from engine.services.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.workflow.definitions import CompiledDefinition, DefinitionInvalid, compile_definition
 from engine.workflow.diff import diff_definitions
-from engine.workflow.lint import LintProblem
+from engine.workflow.lint import WARNING, LintProblem
 from engine.workflow.runtime import SpecSource
 
 BUNDLED_PROCESS = Path(__file__).resolve().parents[3] / "bpmn" / "incident_management.bpmn"
@@ -46,7 +46,15 @@ class DefinitionInfo:
 
 
 def problems_as_details(problems: list[LintProblem]) -> list[dict[str, object]]:
-    return [{"element": p.element, "line": p.line, "message": p.message} for p in problems]
+    return [
+        {"element": p.element, "line": p.line, "message": p.message, "level": p.level}
+        for p in problems
+    ]
+
+
+def deployable(problems: list[dict[str, object]]) -> bool:
+    """No problem but warnings (a missing translation) in a `problems_as_details` list."""
+    return all(p.get("level") == WARNING for p in problems)
 
 
 def compile_xml(ctx: ServiceContext, xml: bytes) -> CompiledDefinition:

@@ -148,15 +148,16 @@ def save_draft(
 
 
 def validate_draft(ctx: ServiceContext, actor: Actor, draft_id: object) -> list[dict[str, Any]]:
-    """Every problem a deployment would refuse, each naming its element and line."""
+    """Every problem a deployment would refuse, each naming its element and line, or
+    else the lint warnings (`level` "warning")."""
     require_reader(actor)
     with ctx.db.read() as session:
         xml = load_draft(session, draft_id).bpmn_xml.encode("utf-8")
     try:
-        definitions.compile_xml(ctx, xml)
+        compiled = definitions.compile_xml(ctx, xml)
     except Invalid as exc:
         return list(exc.details) if isinstance(exc.details, list) else []
-    return []
+    return definitions.problems_as_details(list(compiled.warnings))
 
 
 def deploy_draft(
