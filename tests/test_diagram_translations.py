@@ -19,6 +19,7 @@ from engine.workflow.lint import ERROR, WARNING, LintProblem, lint_bytes
 from engine.workflow.translations import DiagramTexts, diagram_texts, split_property
 from tests.conftest import Browser
 from tests.scenario import Scenario
+from tests.test_definitions_api_and_cli import itsm
 
 BUNDLED = BUNDLED_PROCESS.read_text(encoding="utf-8")
 ZH = "zh_Hant_TW"
@@ -256,3 +257,16 @@ def test_warnings_are_shown_in_the_check_and_do_not_stop_the_deployment(api: Any
     ]
     deployed = api.post("designer", f"/process-drafts/{draft['id']}/deploy", {"note": "w"})
     assert deployed.status_code == 201, deployed.get_json()
+
+
+def test_itsm_lint_prints_warnings_and_succeeds(database_url: str, tmp_path: Any) -> None:
+    untranslated = tmp_path / "untranslated.bpmn"
+    untranslated.write_text(
+        without('<camunda:property name="name@zh_Hant_TW" value="初步處理" />'), encoding="utf-8"
+    )
+    result = itsm("lint", str(untranslated), database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    assert "no problems" in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "[initial_handling]" in warnings[0]
+    assert "name@zh_Hant_TW" in warnings[0]

@@ -27,6 +27,7 @@ from engine.services.people import users
 from engine.services.people.profiles import LANGUAGES
 from engine.services.process import definitions
 from engine.workflow.definitions import DefinitionInvalid, compile_definition
+from engine.workflow.lint import LintProblem
 from engine.workflow.serialization import StateSerializer
 from web.logs import LogConfigError, configure_logging
 from web.server import ServerConfigError, ServerSettings, create_server, raise_open_files_limit
@@ -260,16 +261,26 @@ def _deploy(args: argparse.Namespace) -> int:
 
 def _lint(args: argparse.Namespace) -> int:
     """Everything a deployment checks (our rules, then SpiffWorkflow's parser)."""
+    warnings: tuple[LintProblem, ...] = ()
     try:
-        compile_definition(
+        compiled = compile_definition(
             _read_file(args.file),
             helper_names=HELPER_NAMES,
             roles=LANE_ROLES,
             serializer=StateSerializer(),
         )
         problems = []
+        warnings = compiled.warnings
     except DefinitionInvalid as exc:
         problems = exc.problems
+    for warning in warnings:  # a missing translation: reported, still deployable
+        print(
+            "warning: " + _format_problem(
+                args,
+                {"element": warning.element, "line": warning.line, "message": warning.message},
+            ),
+            file=sys.stderr,
+        )
     for problem in problems:
         print(
             _format_problem(
