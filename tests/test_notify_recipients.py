@@ -17,6 +17,8 @@ from engine.services.context import ChannelSettings, ServiceContext
 from engine.services.incidents.timers import fire_due
 from engine.services.notify.sender import send_due
 from engine.services.people import users
+from engine.services.process.definitions import BUNDLED_PROCESS
+from engine.workflow.translations import diagram_texts
 from tests.conftest import PASSWORD, Api, Browser, Template, TestClock
 from tests.mail_servers import Received, SmtpServer, address_of, give_addresses, set_user
 from tests.scenario import Scenario
@@ -99,6 +101,13 @@ def test_created_acknowledges_the_caller_and_tells_the_desk(api: Api, inbox: Inb
     assert mails["desk2"].subject.startswith(f"[{number}] A task is ready for you:")
     assert "/tasks/" in mails["desk2"].text()
     assert mails["desk"].subject.startswith(f"[{number}] 有新工作待處理")
+    # The task is named as the diagram names it in each reader's language.
+    texts = diagram_texts(BUNDLED_PROCESS.read_text(encoding="utf-8"))
+    zh_name = texts.text("record_incident", "name", "zh_Hant_TW")
+    en_name = texts.text("record_incident", "name", "en")
+    assert zh_name and en_name and zh_name != en_name
+    assert mails["desk"].subject.endswith(zh_name) and zh_name in mails["desk"].text()
+    assert mails["desk2"].subject.endswith(en_name) and en_name in mails["desk2"].text()
     with inbox.ctx.db.read() as session:
         stored = {
             row.to_address: (row.message_id, row.status, row.event)
@@ -119,7 +128,11 @@ def test_muted_user_gets_no_task_mail_and_the_actor_none(api: Api, inbox: Inbox)
     s.record()  # desk completes it: initial_handling is ready, desk2 is told, desk is not
     mails = inbox.by_user()
     assert sorted(mails) == ["desk2"]
-    assert "Initial handling" in mails["desk2"].subject
+    # desk2 reads zh-Hant here: the task as the diagram names it in that language.
+    zh_name = diagram_texts(BUNDLED_PROCESS.read_text(encoding="utf-8")).text(
+        "initial_handling", "name", "zh_Hant_TW"
+    )
+    assert zh_name and mails["desk2"].subject.endswith(zh_name)
 
 
 def test_assigned_tells_the_assignee(api: Api, inbox: Inbox) -> None:

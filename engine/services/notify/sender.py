@@ -31,13 +31,14 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from engine.persistence.models import Incident, Notification
+from engine.persistence.models import Incident, Notification, ProcessDefinition
 from engine.services.context import ChannelSettings, ServiceContext
 from engine.services.incidents.caller_links import signed_url
 from engine.services.incidents.event_log import EventLog
-from engine.services.notify.mail_text import render
+from engine.services.notify.mail_text import render, subject_of
 from engine.services.notify.outbox import SIGNED_LINK  # the module registers the producer
 from engine.services.notify.smtp import TOTAL_TIMEOUT, SmtpConnection, SmtpUrlError, parse_smtp_url
+from engine.workflow.translations import DiagramTexts, diagram_texts
 
 log = logging.getLogger("itsm.mail")
 
@@ -97,8 +98,9 @@ def send_due(ctx: ServiceContext, worker_name: str, batch: int = BATCH) -> int:
     broken: str | None = None  # the server could not be reached: the rest fail too
     flushed_at = time.monotonic()
     try:
+        texts = _TaskNames(ctx)
         for mail in claimed:
-            sent = mail if broken is not None else with_signed_links(ctx, mail)
+            sent = mail if broken is not None else texts.named(with_signed_links(ctx, mail))
             outcomes.append(
                 (mail, broken if broken is not None else _send(connection, settings, sent))
             )
@@ -112,6 +114,38 @@ def send_due(ctx: ServiceContext, worker_name: str, batch: int = BATCH) -> int:
         if outcomes:
             record(ctx, outcomes)
     return len(claimed)
+
+
+class _TaskNames:
+    """A task mail names its task in the recipient's language, as the diagram of the
+    incident's version says it (its translations, engine.workflow.translations); read
+    here, at sending, so that queuing a mail inside a write stays cheap."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.texts: dict[int, DiagramTexts] = {}
+
+    def named(self, mail: ClaimedMail) -> ClaimedMail:
+        task = mail.context.get("task")
+        if not isinstance(task, str) or not task:
+            return mail
+        name = self._texts(mail.incident_id).text(task, "name", mail.language)
+        if not name:
+            return mail
+        context = {**mail.context, "task_label": name}
+        subject = subject_of(mail.template, mail.language, context)
+        return dataclasses.replace(mail, context=context, subject=subject)
+
+    def _texts(self, incident_id: int) -> DiagramTexts:
+        if incident_id not in self.texts:
+            with self.ctx.db.read() as session:
+                xml = session.scalar(
+                    select(ProcessDefinition.bpmn_xml)
+                    .join(Incident, Incident.definition_id == ProcessDefinition.id)
+                    .where(Incident.id == incident_id)
+                )
+            self.texts[incident_id] = diagram_texts(xml) if xml else DiagramTexts()
+        return self.texts[incident_id]
 
 
 def with_signed_links(ctx: ServiceContext, mail: ClaimedMail) -> ClaimedMail:
