@@ -89,14 +89,15 @@ PRIORITY_SCRIPT = "priority = itsm_priority(impact, urgency)</bpmn:script>"
 CAPPED_PRIORITY = edit(
     PRIORITY_SCRIPT, "priority = min(itsm_priority(impact, urgency), 3)</bpmn:script>"
 )
+# The field's opening tag (its translations follow inside it).
 LEVEL2_CHANGE_FIELD = (
     '<camunda:formField id="change_required" label="A change is required" type="boolean" '
-    'defaultValue="false" />'
+    'defaultValue="false">'
 )
 LEVEL2_NEW_FIELD = edit(
     LEVEL2_CHANGE_FIELD,
-    LEVEL2_CHANGE_FIELD
-    + '<camunda:formField id="workaround_given" label="A workaround was given" type="boolean" />',
+    '<camunda:formField id="workaround_given" label="A workaround was given" type="boolean" />'
+    + LEVEL2_CHANGE_FIELD,
 )
 
 
