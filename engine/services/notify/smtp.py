@@ -72,32 +72,32 @@ class _Deadline:
         sock.settimeout(min(CONNECT_TIMEOUT, left))
 
 
-class _Smtp(smtplib.SMTP):
-    def __init__(self, bound: _Deadline, **kwargs: Any) -> None:
-        self.bound = bound
-        super().__init__(**kwargs)
+class _Bounded:
+    """Every read and write of the SMTP conversation within the mail's total time
+    (mixed into smtplib's SMTP and SMTP_SSL, which share send/getreply)."""
+
+    bound: _Deadline
+    sock: Any
 
     def send(self, s: Any) -> None:
         self.bound.arm(self.sock)
-        super().send(s)
+        super().send(s)  # type: ignore[misc]
 
     def getreply(self) -> tuple[int, bytes]:
         self.bound.arm(self.sock)
-        return super().getreply()
+        return super().getreply()  # type: ignore[misc]
 
 
-class _Smtps(smtplib.SMTP_SSL):
+class _Smtp(_Bounded, smtplib.SMTP):
     def __init__(self, bound: _Deadline, **kwargs: Any) -> None:
         self.bound = bound
-        super().__init__(**kwargs)
+        smtplib.SMTP.__init__(self, **kwargs)
 
-    def send(self, s: Any) -> None:
-        self.bound.arm(self.sock)
-        super().send(s)
 
-    def getreply(self) -> tuple[int, bytes]:
-        self.bound.arm(self.sock)
-        return super().getreply()
+class _Smtps(_Bounded, smtplib.SMTP_SSL):
+    def __init__(self, bound: _Deadline, **kwargs: Any) -> None:
+        self.bound = bound
+        smtplib.SMTP_SSL.__init__(self, **kwargs)
 
 
 class SmtpConnection:
